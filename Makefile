@@ -1,0 +1,37 @@
+# make test  – create .venv if missing, install the four distributions (editable) with test
+#              extras, run ruff and the whole pytest suite.
+# make demo  – run the main job on the embedded default (see README).
+# make lint  – ruff only.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PROJECTS := pyproject.toml hookspecs/pyproject.toml plugins/overseerr/pyproject.toml plugins/jellyseerr/pyproject.toml
+
+.PHONY: test demo lint install clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(STAMP): $(BIN)/python $(PROJECTS)
+	$(BIN)/python -m pip install --quiet \
+		-e ./hookspecs -e ./plugins/overseerr -e ./plugins/jellyseerr -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+test: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest
+
+demo: $(STAMP)
+	$(BIN)/aperture-plugins demo
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

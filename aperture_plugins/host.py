@@ -1,0 +1,502 @@
+"""The plugin host: what Aperture core talks to.
+
+:class:`PluginHost` loads the plugins (:mod:`.loading`), reads the admin's switches
+(:mod:`.config`), picks the provider that answers, hands it a
+:class:`~aperture_hookspecs.types.ProviderContext` with its validated settings, and calls it
+through the one dispatch module (:mod:`.dispatch`). Its async API is what the Discovery page,
+the request button and the poller use::
+
+    async with PluginHost().load() as host:
+        badges = await host.lookup([MediaRef.parse("movie:603")], user=ApertureUser("alice"))
+
+Promises to the caller:
+
+* ``lookup`` never raises for a provider failure: every card degrades to "Not Available" with
+  a reason for the user and one for the admin.
+* ``test_connection`` always returns a report; failures are in its ``problems``.
+* ``submit_request`` and ``poll`` raise :class:`~aperture_hookspecs.errors.ApertureError`
+  subclasses with messages a person can act on.
+* Answers are checked against the contract; a plugin that breaks it is reported as the bug.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import voluptuous as vol
+
+from aperture_hookspecs import (
+    ApertureError,
+    ApertureUser,
+    Availability,
+    CannotConnectError,
+    ConnectionProblem,
+    ConnectionReport,
+    InvalidSettingsError,
+    MediaRef,
+    NotConfiguredError,
+    ProviderContext,
+    ProviderContractError,
+    RequestOptions,
+    RequestResult,
+    StatusChange,
+    StatusUpdate,
+    TrackedRequest,
+    UnauthorizedError,
+    UnsupportedOperationError,
+    validate_settings,
+)
+
+from .config import ProviderConfig
+from .dispatch import Dispatcher, Timeouts
+from .loading import DEFAULT_PLUGINS, BrokenPlugin, PluginRecord, PluginRegistry, load_filter_from_env
+from .paths import resolve_data_dir
+from .status import PollResult, apply_updates
+
+log = logging.getLogger(__name__)
+
+TRACE_PLUGINS_ENV = "APERTURE_TRACE_PLUGINS"
+NULL_PROVIDER = "null"
+_FROM_ENV: Any = object()
+
+
+class UnknownPluginError(ApertureError):
+    """A command named a plugin or provider that is not loaded."""
+
+    code = "unknown_plugin"
+    default_message = "No such plugin"
+    default_hints = ("List the installed providers with: aperture-plugins providers",)
+
+
+class SettingsSource(Protocol):
+    """Where the host reads each provider's raw settings from (the settings store)."""
+
+    def get(self, provider: str) -> Mapping[str, Any] | None: ...
+
+    def set(self, provider: str, settings: Mapping[str, Any]) -> None: ...
+
+
+class MemorySettings:
+    """Settings kept in memory only (for embedding and tests)."""
+
+    def __init__(self, initial: Mapping[str, Mapping[str, Any]] | None = None) -> None:
+        self._values = {name: dict(value) for name, value in (initial or {}).items()}
+
+    def get(self, provider: str) -> Mapping[str, Any] | None:
+        return self._values.get(provider)
+
+    def set(self, provider: str, settings: Mapping[str, Any]) -> None:
+        self._values[provider] = dict(settings)
+
+
+@dataclass(frozen=True)
+class ProviderStatus:
+    """A provider as the admin sees it in ``aperture-plugins providers``."""
+
+    record: PluginRecord
+    enabled: bool
+    active: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        info = self.record.info
+        assert info is not None
+        return {
+            "name": self.record.name,
+            "title": info.title,
+            "version": info.version,
+            "origin": self.record.origin,
+            "enabled": self.enabled,
+            "active": self.active,
+            "description": info.description,
+            "documentation": info.documentation,
+            "capabilities": sorted(c.value for c in info.capabilities),
+        }
+
+
+class PluginHost:
+    """Loads request providers and routes Aperture's calls to the active one."""
+
+    def __init__(
+        self,
+        data_dir: str | os.PathLike[str] | None = None,
+        *,
+        load_entry_points: bool = True,
+        only: frozenset[str] | None = _FROM_ENV,
+        settings: SettingsSource | None = None,
+        timeouts: Timeouts | None = None,
+        default_plugins: Sequence[tuple[str, str]] = DEFAULT_PLUGINS,
+    ) -> None:
+        self.data_dir = resolve_data_dir(data_dir)
+        self.registry = PluginRegistry()
+        self.dispatcher = Dispatcher(self.registry.manager, timeouts)
+        self.settings: SettingsSource = settings if settings is not None else MemorySettings()
+        self._load_entry_points = load_entry_points
+        self._only = load_filter_from_env() if only is _FROM_ENV else only
+        self._default_plugins = tuple(default_plugins)
+        self._loaded = False
+        self._config: ProviderConfig | None = None
+        self._contexts: dict[str, ProviderContext] = {}
+        self._close_callbacks: list[Any] = []
+
+    # -- loading --------------------------------------------------------------------------
+
+    def load(self) -> PluginHost:
+        """Load the default plugins and the installed entry points (once; later calls do nothing)."""
+        if self._loaded:
+            return self
+        self._loaded = True
+        self.registry.load_defaults(self._default_plugins)
+        if NULL_PROVIDER not in self.registry.records:
+            raise RuntimeError("the built-in null provider failed to load; see the log")
+        if self._load_entry_points:
+            self.registry.load_entry_points(self._only)
+        if os.environ.get(TRACE_PLUGINS_ENV):
+            self.registry.manager.trace.root.setwriter(sys.stderr.write)
+            self.registry.manager.enable_tracing()
+        return self
+
+    def register(self, plugin: Any, name: str, origin: str = "registered in code") -> PluginRecord:
+        """Admit a plugin object through the same checks as installed ones (for embedding, tests).
+
+        Raises :class:`~aperture_hookspecs.errors.ProviderContractError` with the reason when
+        the plugin is refused.
+        """
+        self.load()
+        before = len(self.registry.broken)
+        record = self.registry.admit(plugin, name=name, origin=origin)
+        if record is None:
+            raise ProviderContractError(f"Plugin {name!r} refused: {self.registry.broken[before].error}")
+        return record
+
+    def unregister(self, name: str) -> None:
+        """Remove a plugin admitted with :meth:`register`."""
+        self._contexts.pop(name, None)
+        self.registry.unregister(name)
+
+    @property
+    def broken(self) -> list[BrokenPlugin]:
+        """Plugins that were found but refused, with the reason."""
+        self.load()
+        return list(self.registry.broken)
+
+    # -- the admin's switches -------------------------------------------------------------
+
+    @property
+    def config(self) -> ProviderConfig:
+        if self._config is None:
+            self._config = ProviderConfig.load(self.data_dir)
+        return self._config
+
+    def is_enabled(self, name: str) -> bool:
+        return name == NULL_PROVIDER or self.config.is_enabled(name)
+
+    def providers(self) -> list[ProviderStatus]:
+        """Every loaded provider with its enabled/active flags (built-ins first)."""
+        self.load()
+        active = self.active_provider().name
+        return [
+            ProviderStatus(record, self.is_enabled(record.name), record.name == active)
+            for record in self.registry.providers()
+        ]
+
+    def observers(self) -> list[PluginRecord]:
+        """Loaded plugins that are not providers (observers, wrappers)."""
+        self.load()
+        return self.registry.observers()
+
+    def active_provider(self) -> PluginRecord:
+        """The provider that answers: the configured one if loaded and enabled, else the null one."""
+        self.load()
+        name = self.config.active
+        record = self.registry.records.get(name) if name else None
+        if record is not None and record.is_provider and self.is_enabled(record.name):
+            return record
+        return self.registry.records[NULL_PROVIDER]
+
+    def active_problem(self) -> str | None:
+        """Why the configured active provider is not answering, if it is not."""
+        name = self.config.active
+        if not name or name == self.active_provider().name:
+            return None
+        if name not in self.registry.records:
+            return (
+                f"the configured provider {name!r} is not installed (or failed to load); "
+                "the null provider answers"
+            )
+        if not self.registry.records[name].is_provider:
+            return f"{name!r} is not a provider; the null provider answers"
+        return f"the configured provider {name!r} is disabled; the null provider answers"
+
+    def enable(self, name: str) -> None:
+        """Enable a plugin (persisted in config.toml)."""
+        self._known(name)
+        self.config.disabled.discard(name)
+        self.config.save()
+
+    def disable(self, name: str) -> bool:
+        """Disable a plugin; returns whether it was the active provider (the null one answers now)."""
+        record = self._known(name)
+        if name == NULL_PROVIDER:
+            raise InvalidSettingsError(
+                "The null provider is built in and cannot be disabled",
+                hints=("Make another provider active instead: aperture-plugins use NAME",),
+            )
+        was_active = self.config.active == name
+        self.config.disabled.add(record.name)
+        if was_active:
+            self.config.active = None
+        self.config.save()
+        self._retire(name)
+        return was_active
+
+    def use(self, name: str) -> PluginRecord:
+        """Make ``name`` the active provider, enabling it if needed (``null`` = none)."""
+        record = self._known(name)
+        if not record.is_provider:
+            raise UnknownPluginError(
+                f"{name!r} is a plugin but not a request provider",
+                hints=("Choose one of the providers listed by: aperture-plugins providers",),
+            )
+        self.config.disabled.discard(name)
+        self.config.active = None if name == NULL_PROVIDER else name
+        self.config.save()
+        return record
+
+    def _known(self, name: str) -> PluginRecord:
+        self.load()
+        record = self.registry.records.get(name)
+        if record is None:
+            installed = ", ".join(sorted(self.registry.records)) or "none"
+            broken = next((b for b in self.registry.broken if b.name == name), None)
+            if broken is not None:
+                raise UnknownPluginError(f"Plugin {name!r} is installed but failed to load: {broken.error}")
+            raise UnknownPluginError(f"No plugin named {name!r} (loaded: {installed})")
+        return record
+
+    def _provider(self, name: str | None) -> PluginRecord:
+        if name is None:
+            return self.active_provider()
+        record = self._known(name)
+        if not record.is_provider:
+            raise UnknownPluginError(f"{name!r} is not a request provider")
+        if not self.is_enabled(name):
+            raise InvalidSettingsError(
+                f"The {name} provider is disabled", hints=(f"Enable it: aperture-plugins enable {name}",)
+            )
+        return record
+
+    def _leave_out(self, target: PluginRecord) -> list[Any]:
+        return [
+            record.plugin
+            for record in self.registry.records.values()
+            if (record.is_provider and record is not target) or not self.is_enabled(record.name)
+        ]
+
+    # -- settings and contexts -----------------------------------------------------------
+
+    def settings_schema(self, name: str | None = None) -> vol.Schema:
+        """The voluptuous schema of a provider's settings (the active one by default)."""
+        record = self._provider(name)
+        schema = self.dispatcher.call_sync("aperture_settings_schema", record, self._leave_out(record))
+        if schema is None:
+            return vol.Schema({})
+        if not isinstance(schema, vol.Schema):
+            raise ProviderContractError(
+                f"{record.name}: aperture_settings_schema returned {type(schema).__name__}, "
+                "not a voluptuous Schema",
+                provider=record.name,
+            )
+        return schema
+
+    def set_settings(self, name: str, raw: Mapping[str, Any]) -> dict[str, Any]:
+        """Validate and store a provider's settings; the next call gets a fresh context."""
+        record = self._provider(name)
+        values = validate_settings(self.settings_schema(name), raw, provider=record.name)
+        self.settings.set(record.name, values)
+        self._retire(record.name)
+        return values
+
+    def _context(self, record: PluginRecord) -> ProviderContext:
+        context = self._contexts.get(record.name)
+        if context is not None:
+            return context
+        schema = self.settings_schema(record.name)
+        raw = self.settings.get(record.name)
+        title = record.info.title if record.info else record.name
+        try:
+            values = validate_settings(schema, raw or {}, provider=record.name)
+        except InvalidSettingsError as error:
+            if raw is None:
+                raise NotConfiguredError(
+                    f"{title} is not configured yet",
+                    hints=(f"Enter its URL and API key: aperture-plugins configure {record.name}",),
+                    provider=record.name,
+                ) from None
+            error.hints = (f"Enter the settings again: aperture-plugins configure {record.name}",)
+            raise
+        context = ProviderContext(
+            name=record.name,
+            settings=values,
+            data_dir=self.data_dir / "providers" / record.name,
+        )
+        self._contexts[record.name] = context
+        return context
+
+    def _retire(self, name: str) -> None:
+        context = self._contexts.pop(name, None)
+        if context is not None:
+            self._close_callbacks.extend(context.close_callbacks())
+
+    async def aclose(self) -> None:
+        """Retire every provider context (closing their HTTP clients and the like)."""
+        for name in list(self._contexts):
+            self._retire(name)
+        callbacks, self._close_callbacks = self._close_callbacks, []
+        for callback in callbacks:
+            try:
+                result = callback()
+                if hasattr(result, "__await__"):
+                    await result
+            except Exception as error:
+                log.warning("A provider's close callback failed: %s: %s", type(error).__name__, error)
+
+    async def __aenter__(self) -> PluginHost:
+        return self.load()
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    # -- operations -------------------------------------------------------------------------
+
+    async def test_connection(self, name: str | None = None) -> ConnectionReport:
+        """Test a provider's connection (the active one by default); never raises for a failure."""
+        record = self._provider(name)
+        try:
+            context = self._context(record)
+            report = await self.dispatcher.call_provider(
+                "aperture_test_connection", record, self._leave_out(record), context=context
+            )
+        except ApertureError as error:
+            return ConnectionReport(
+                provider=record.name,
+                problems=(ConnectionProblem(error.code, error.message, error.hints),),
+            )
+        if report is None:
+            raise UnsupportedOperationError(f"{record.name} has no connection test", provider=record.name)
+        if not isinstance(report, ConnectionReport):
+            raise ProviderContractError(
+                f"{record.name}: aperture_test_connection returned {type(report).__name__}, "
+                "not a ConnectionReport",
+                provider=record.name,
+            )
+        return report
+
+    async def lookup(self, items: Sequence[MediaRef], user: ApertureUser | None = None) -> list[Availability]:
+        """One badge per item, in order, from the active provider; degrades instead of raising."""
+        items = list(items)
+        if not items:
+            return []
+        record = self.active_provider()
+        try:
+            context = self._context(record)
+            answers = await self.dispatcher.call_provider(
+                "aperture_lookup_availability",
+                record,
+                self._leave_out(record),
+                context=context,
+                items=tuple(items),
+                user=user,
+            )
+            if answers is None:
+                raise UnsupportedOperationError(
+                    f"{record.name} cannot look up availability", provider=record.name
+                )
+            return _checked_availability(record.name, items, answers)
+        except ApertureError as error:
+            log.info("Lookup through %s degraded to Not Available: %s", record.name, error)
+            title = record.info.title if record.info else record.name
+            reason = _user_reason(error, title)
+            return [Availability.not_available(item, reason, admin_reason=str(error)) for item in items]
+
+    async def submit_request(
+        self, item: MediaRef, user: ApertureUser, options: RequestOptions | None = None
+    ) -> RequestResult:
+        """File a request through the active provider on behalf of ``user``."""
+        record = self.active_provider()
+        options = options or RequestOptions()
+        context = self._context(record)
+        result = await self.dispatcher.call_provider(
+            "aperture_submit_request",
+            record,
+            self._leave_out(record),
+            context=context,
+            item=item,
+            user=user,
+            options=options,
+        )
+        if result is None:
+            raise UnsupportedOperationError(f"{record.name} cannot submit requests", provider=record.name)
+        if not isinstance(result, RequestResult) or result.item != item:
+            raise ProviderContractError(
+                f"{record.name}: aperture_submit_request must return a RequestResult for {item}",
+                provider=record.name,
+            )
+        return result
+
+    async def poll(self, tracked: Sequence[TrackedRequest], name: str | None = None) -> PollResult:
+        """Poll tracked requests, broadcast each transition, and return the new tracked states."""
+        record = self._provider(name)
+        tracked = list(tracked)
+        if not tracked:
+            return PollResult((), ())
+        context = self._context(record)
+        updates = await self.dispatcher.call_provider(
+            "aperture_poll_status", record, self._leave_out(record), context=context, requests=tuple(tracked)
+        )
+        if updates is None:
+            raise UnsupportedOperationError(f"{record.name} cannot poll request status", provider=record.name)
+        if not all(isinstance(update, StatusUpdate) for update in updates):
+            raise ProviderContractError(
+                f"{record.name}: aperture_poll_status must return StatusUpdate objects", provider=record.name
+            )
+        result = apply_updates(record.name, tracked, updates)
+        for change in result.changes:
+            await self.notify_status_changed(change)
+        return result
+
+    async def notify_status_changed(self, change: StatusChange) -> None:
+        """Broadcast one transition to every enabled plugin; failures are logged, not raised."""
+        self.load()
+        enabled = {r.plugin for r in self.registry.records.values() if self.is_enabled(r.name)}
+        await self.dispatcher.broadcast("aperture_status_changed", enabled, change=change)
+
+
+def _checked_availability(provider: str, items: list[MediaRef], answers: Any) -> list[Availability]:
+    answers = list(answers)
+    if len(answers) != len(items):
+        raise ProviderContractError(
+            f"{provider} answered {len(answers)} availabilities for {len(items)} titles", provider=provider
+        )
+    for item, answer in zip(items, answers, strict=True):
+        if not isinstance(answer, Availability) or answer.item != item:
+            raise ProviderContractError(
+                f"{provider} answered out of order or with the wrong type for {item}", provider=provider
+            )
+    return answers
+
+
+def _user_reason(error: ApertureError, title: str) -> str:
+    if isinstance(error, NotConfiguredError):
+        return f"{title} is not set up yet"
+    if isinstance(error, CannotConnectError):
+        return f"{title} is unreachable right now"
+    if isinstance(error, UnauthorizedError):
+        return f"{title} refused Aperture's credentials"
+    if isinstance(error, ProviderContractError):
+        return f"{title} gave an answer Aperture could not use"
+    return f"{title} could not answer: {error.message}"

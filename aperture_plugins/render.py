@@ -1,0 +1,97 @@
+"""How the CLI shows things to a person: rich tables with badges in the seed's colours.
+
+Only presentation lives here; every table has a ``--json`` twin built from the types'
+``to_dict()`` in :mod:`aperture_plugins.cli`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from aperture_hookspecs import ApertureError, Availability, RequestState
+
+from .host import ProviderStatus
+from .loading import BrokenPlugin, PluginRecord
+
+BADGE_STYLES = {
+    "blue": "bold white on blue",
+    "yellow": "bold black on yellow",
+    "green": "bold black on green",
+    "orange": "bold black on dark_orange",
+    "purple": "bold white on purple",
+    "red": "bold white on red",
+    "grey": "bold white on grey39",
+}
+
+
+def badge(state: RequestState) -> Text:
+    """The state's label as a coloured badge."""
+    return Text(f" {state.label} ", style=BADGE_STYLES.get(state.color, "bold"))
+
+
+def yes_no(value: bool) -> Text:
+    return Text("yes", style="green") if value else Text("no", style="dim")
+
+
+def providers_table(statuses: Sequence[ProviderStatus]) -> Table:
+    table = Table(title="Request providers", title_justify="left")
+    for column in ("name", "title", "version", "origin", "enabled", "active"):
+        table.add_column(column)
+    for status in statuses:
+        info = status.record.info
+        assert info is not None
+        table.add_row(
+            Text(status.record.name, style="bold"),
+            info.title,
+            info.version,
+            status.record.origin,
+            yes_no(status.enabled),
+            Text("● active", style="bold green") if status.active else Text(""),
+        )
+    return table
+
+
+def observers_table(records: Sequence[PluginRecord], enabled: dict[str, bool]) -> Table:
+    table = Table(title="Other plugins (observers, wrappers)", title_justify="left")
+    for column in ("name", "version", "origin", "enabled", "hooks"):
+        table.add_column(column)
+    for record in records:
+        table.add_row(
+            record.name,
+            record.version or "",
+            record.origin,
+            yes_no(enabled[record.name]),
+            ", ".join(record.hooks),
+        )
+    return table
+
+
+def broken_table(broken: Sequence[BrokenPlugin]) -> Table:
+    table = Table(title="Skipped plugins (they failed to load)", title_justify="left", style="red")
+    for column in ("name", "origin", "stage", "reason"):
+        table.add_column(column)
+    for plugin in broken:
+        table.add_row(plugin.name, plugin.origin, plugin.stage, plugin.error)
+    return table
+
+
+def availability_table(provider_title: str, user: str | None, answers: Sequence[Availability]) -> Table:
+    who = f"for {user}" if user else "for a guest"
+    table = Table(title=f"Discovery badges from {provider_title} {who}", title_justify="left")
+    for column in ("title", "badge", "request?", "reason"):
+        table.add_column(column)
+    for answer in answers:
+        reason = answer.reason or ""
+        if answer.progress and answer.progress.fraction is not None:
+            reason = f"{answer.progress.fraction:.0%} downloaded" + (f"; {reason}" if reason else "")
+        table.add_row(str(answer.item), badge(answer.state), yes_no(answer.can_request), reason)
+    return table
+
+
+def print_error(console: Console, error: ApertureError | str) -> None:
+    """One line on the error console: what happened and what to do."""
+    console.print(Text(f"Error: {error}", style="bold red"), soft_wrap=True, highlight=False)

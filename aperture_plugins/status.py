@@ -1,0 +1,64 @@
+"""Turning a provider's status updates into tracked-request changes.
+
+Pure functions, no I/O: given the requests being tracked (each with the state it was last seen
+in) and the provider's :class:`~aperture_hookspecs.types.StatusUpdate` list, produce the new
+tracked list and one :class:`~aperture_hookspecs.types.StatusChange` per real transition.
+Progress alone is not a transition; it is carried on the tracked request.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+
+from aperture_hookspecs import StatusChange, StatusUpdate, TrackedRequest
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PollResult:
+    """One polling cycle: every tracked request as it is now, and what changed."""
+
+    tracked: tuple[TrackedRequest, ...]
+    changes: tuple[StatusChange, ...]
+
+
+def apply_updates(
+    provider: str,
+    tracked: Sequence[TrackedRequest],
+    updates: Sequence[StatusUpdate],
+    now: datetime | None = None,
+) -> PollResult:
+    """Apply ``updates`` to ``tracked``; updates for unknown request ids are ignored."""
+    now = now or datetime.now(UTC)
+    latest: dict[str, StatusUpdate] = {}
+    for update in updates:
+        latest[update.request_id] = update  # several for one request: the last one wins
+    known = {request.request_id for request in tracked}
+    for request_id in latest.keys() - known:
+        log.debug("%s reported request %s, which is not tracked; ignored", provider, request_id)
+    new_tracked: list[TrackedRequest] = []
+    changes: list[StatusChange] = []
+    for request in tracked:
+        update = latest.get(request.request_id)
+        if update is None:
+            new_tracked.append(request)
+            continue
+        current = replace(request, state=update.state, progress=update.progress)
+        new_tracked.append(current)
+        if update.state != request.state:
+            changes.append(
+                StatusChange(
+                    provider=provider,
+                    request=current,
+                    previous=request.state,
+                    current=update.state,
+                    at=now,
+                    progress=update.progress,
+                    reason=update.reason,
+                )
+            )
+    return PollResult(tuple(new_tracked), tuple(changes))

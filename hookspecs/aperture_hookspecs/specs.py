@@ -1,0 +1,183 @@
+"""The hook specifications: what a plugin may implement, and what the host promises in return.
+
+Two kinds of plugin take part:
+
+* A **provider** implements :func:`aperture_provider_info` and the operation hooks it
+  supports. The host routes every operation to exactly one provider (the admin's active one,
+  or the one a command names); other providers are never called.
+* Any other plugin (an **observer**, an audit log, a caching layer) may implement
+  :func:`aperture_status_changed`, and may *wrap* operation hooks with
+  ``@hookimpl(wrapper=True)``. It must not implement an operation hook plainly: that is a
+  provider's job, and the host refuses such a plugin when it loads.
+
+The operation hooks that do I/O are written ``async def``. pluggy itself is synchronous: it
+calls the provider's function and hands the host the coroutine, which the host awaits (with the
+timeouts). A wrapper therefore receives the provider's *unawaited coroutine* from its ``yield``
+and returns either it or a replacement awaitable; it must not await it itself::
+
+    @hookimpl(wrapper=True)
+    def aperture_lookup_availability(items):
+        inner = yield                      # the provider's coroutine, not yet run
+
+        async def logged():
+            answers = await inner
+            log.info("looked up %d titles", len(answers))
+            return answers
+
+        return logged()
+
+Implementations may accept fewer arguments than a spec lists; pluggy passes only the ones
+named. Do not give hook arguments default values: pluggy never passes those.
+
+Errors: raise the classes in :mod:`aperture_hookspecs.errors`. Anything else escaping a
+provider is reported to the admin as a bug in that plugin.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from .markers import hookspec
+
+if TYPE_CHECKING:
+    import voluptuous as vol
+
+    from .types import (
+        ApertureUser,
+        Availability,
+        ConnectionReport,
+        MediaRef,
+        ProviderContext,
+        ProviderInfo,
+        RequestOptions,
+        RequestResult,
+        StatusChange,
+        StatusUpdate,
+        TrackedRequest,
+    )
+
+PROVIDER_OPERATION_HOOKS = (
+    "aperture_settings_schema",
+    "aperture_test_connection",
+    "aperture_lookup_availability",
+    "aperture_submit_request",
+    "aperture_poll_status",
+)
+"""The hooks the host routes to exactly one provider."""
+
+
+@hookspec
+def aperture_provider_info() -> ProviderInfo:
+    """Declare that this plugin is a request provider, and describe it.
+
+    Return a :class:`~aperture_hookspecs.types.ProviderInfo`: ``name`` (must equal the
+    entry-point name), ``title``, ``version``, an optional ``documentation`` link and the
+    ``capabilities`` implemented. The host calls this once per plugin when it loads, outside
+    any event loop. Plugins that are not providers (observers, wrappers) do not implement it.
+    """
+
+
+@hookspec(firstresult=True)
+def aperture_settings_schema() -> vol.Schema:
+    """Return the voluptuous schema of this provider's settings.
+
+    The host validates what an admin enters against it before saving, and validates the stored
+    settings again before every call, so operation hooks receive clean values in
+    ``context.settings``. Normalise in the schema (strip a trailing ``/`` from a URL, trim an
+    API key) and give each field its own message (``vol.Invalid("…", path=[field])``).
+
+    Mark secret fields (API keys, passwords) with
+    :class:`~aperture_hookspecs.settings.Secret` instead of ``vol.Required`` so the host
+    encrypts them at rest and never shows them again. A provider with nothing to configure
+    returns ``vol.Schema({})``. Synchronous: no I/O here.
+    """
+
+
+@hookspec(firstresult=True)
+async def aperture_test_connection(context: ProviderContext) -> ConnectionReport:
+    """Check that the configured server is reachable and the credentials work.
+
+    Return a :class:`~aperture_hookspecs.types.ConnectionReport` even when the check fails:
+    put each failure in ``problems`` with its ``code`` and hints ("Verify URL is correct",
+    "Generate new key"), so "Test Connection" always has something to show. Say which product
+    and version answered and whom the credentials act as. Raise only for a bug.
+    """
+
+
+@hookspec(firstresult=True)
+async def aperture_lookup_availability(
+    context: ProviderContext,
+    items: Sequence[MediaRef],
+    user: ApertureUser | None,
+) -> Sequence[Availability]:
+    """Answer the badge of every title on a Discovery page, for one user.
+
+    ``items`` is a whole page (20–200 titles) in display order; return exactly one
+    :class:`~aperture_hookspecs.types.Availability` per item, in the same order, each with
+    ``item`` equal to the item asked. ``user`` is ``None`` for a guest: answer the states,
+    never ``can_request``.
+
+    This is on the page's critical path: answer from local data where possible rather than
+    one server round trip per title. If the server cannot be reached, raise a
+    :class:`~aperture_hookspecs.errors.CannotConnectError`; the host turns it into
+    "Not Available" with the reason on every card, so Discovery keeps working.
+    """
+
+
+@hookspec(firstresult=True)
+async def aperture_submit_request(
+    context: ProviderContext,
+    item: MediaRef,
+    user: ApertureUser,
+    options: RequestOptions,
+) -> RequestResult:
+    """File a request for ``item`` on behalf of ``user``, with ``options`` (TV seasons, 4K).
+
+    Act as that user on the server, so their permissions, quota and the admin's approval
+    workflow apply; never as the admin. Return a
+    :class:`~aperture_hookspecs.types.RequestResult` whose ``request_id`` the host will poll.
+
+    Refusals are :class:`~aperture_hookspecs.errors.RequestRefusedError` subclasses with the
+    server's reason (permission, quota with the numbers, already requested, blocklisted);
+    an unknown user is :class:`~aperture_hookspecs.errors.UserNotMappedError`. Never submit
+    twice: after an ambiguous failure (a timeout), check whether the request exists first.
+    """
+
+
+@hookspec(firstresult=True)
+async def aperture_poll_status(
+    context: ProviderContext,
+    requests: Sequence[TrackedRequest],
+) -> Sequence[StatusUpdate]:
+    """Report the current state of tracked requests.
+
+    ``requests`` are the requests the host is watching, with the state each was last seen in.
+    Return a :class:`~aperture_hookspecs.types.StatusUpdate` for each request you have news of
+    (returning all is fine; the host emits :func:`aperture_status_changed` only for real
+    transitions). Keep a cycle to a bounded number of cheap calls, not one per request.
+    """
+
+
+@hookspec
+def aperture_status_changed(change: StatusChange) -> Any:
+    """Observe a tracked request changing state (pending → approved → processing → available,
+    or declined, failed).
+
+    Broadcast to every enabled plugin, providers and observers alike; may be ``async def``.
+    Each implementation is called on its own: one that raises is logged and does not stop the
+    others or the poll. Use it to notify users, or to add a now-available title to
+    recommendations. Do not wrap this hook.
+    """
+
+
+def spec_names() -> tuple[str, ...]:
+    """The names of every hook specified here, in definition order."""
+    return tuple(
+        name for name, value in globals().items() if name.startswith("aperture_") and callable(value)
+    )
+
+
+def spec_docs() -> dict[str, Any]:
+    """Each hook's name mapped to its function, for documentation checks."""
+    return {name: globals()[name] for name in spec_names()}

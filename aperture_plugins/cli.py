@@ -90,8 +90,8 @@ class Output:
     def json(self, document: Any) -> None:
         sys.stdout.write(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
 
-    def print(self, *objects: Any) -> None:
-        self.console.print(*objects)
+    def print(self, *objects: Any, **options: Any) -> None:
+        self.console.print(*objects, **options)
 
 
 def _host(ctx: click.Context) -> PluginHost:
@@ -247,7 +247,8 @@ def demo(ctx: click.Context) -> None:
     out = Output(False)
     with tempfile.TemporaryDirectory(prefix="aperture-demo-") as data_dir:
         host = PluginHost(data_dir).load()
-        out.print(f"[bold]Aperture request providers[/] – demo in a temporary data directory ({data_dir})\n")
+        out.print("[bold]Aperture request providers[/] – demo in a temporary data directory:")
+        out.print(data_dir, soft_wrap=True)
         out.print(render.providers_table(host.providers()))
         if host.broken:
             out.print(render.broken_table(host.broken))

@@ -5,11 +5,11 @@ entry point of the group ``aperture_plugins``. Each is admitted through the same
 
 1. it imports (an exception at import time is reported, the plugin skipped);
 2. pluggy accepts its hook implementations (a wrong argument name is reported, skipped);
+   pluggy also refuses a wrapper that is not a generator (an ``async def`` wrapper);
 3. every hook it implements exists (a misspelled hook is reported, skipped);
-4. a wrapper is a generator with one ``yield`` (an ``async def`` wrapper is reported, skipped);
-5. if it declares :func:`aperture_provider_info`, the answer is a valid ``ProviderInfo`` whose
+4. if it declares :func:`aperture_provider_info`, the answer is a valid ``ProviderInfo`` whose
    name equals the entry-point name and is not taken;
-6. if it implements an operation hook plainly, it must be a provider.
+5. if it implements an operation hook plainly, it must be a provider.
 
 ``APERTURE_LOAD_PLUGINS`` restricts which entry points load at all, for debugging: unset means
 all installed plugins, an empty value means none, a comma-separated list means only those
@@ -155,15 +155,6 @@ class PluginRegistry:
         for caller in callers:
             if not caller.has_spec():
                 return f"implements {caller.name!r}, which is not an Aperture hook (misspelled?)", None
-            for implementation in caller.get_hookimpls():
-                if implementation.plugin is not plugin:
-                    continue
-                is_wrapper = implementation.wrapper or implementation.hookwrapper
-                if is_wrapper and not inspect.isgeneratorfunction(implementation.function):
-                    return (
-                        f"its {caller.name} wrapper must be a plain generator with one 'yield' "
-                        "(not async def): it receives the provider's coroutine and returns an awaitable"
-                    ), None
         info_problem, info = self._provider_info(plugin, name, callers)
         if info_problem:
             return info_problem, None
@@ -256,7 +247,9 @@ def _module_version(plugin: Any) -> str | None:
 
 
 def _explain_validation_error(error: pluggy.PluginValidationError) -> str:
-    text = str(error)
-    if "argument" in text and "not available in hookspec" in text:
-        return f"wrong hook signature: {text} (see the hook's documented arguments)"
+    text = "; ".join(line.strip() for line in str(error).splitlines() if line.strip())
+    if "can not be found in the hookspec" in text:
+        return f"wrong hook signature: {text} (the arguments are documented in aperture_hookspecs.specs)"
+    if "not a generator function" in text:
+        return f"{text} (a wrapper is a plain generator with one 'yield', not async def)"
     return text

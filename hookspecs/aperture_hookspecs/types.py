@@ -79,7 +79,10 @@ class MediaRef:
                 f"{text!r} is not a title reference; use movie:TMDB_ID or tv:TMDB_ID, "
                 "for example movie:603 or tv:1399"
             )
-        return cls(MediaType(match.group(1).lower()), int(match.group(2)))
+        tmdb_id = int(match.group(2))
+        if tmdb_id <= 0:
+            raise ValueError(f"{text!r} is not a title reference: TMDB ids start at 1")
+        return cls(MediaType(match.group(1).lower()), tmdb_id)
 
     def __str__(self) -> str:
         return f"{self.media_type.value}:{self.tmdb_id}"

@@ -272,13 +272,16 @@ async def test_the_seerr_providers_say_they_are_not_configured(data_dir):
     assert not report.ok and report.problems[0].code == "not_configured"
 
 
-async def test_configured_seerr_providers_say_their_io_is_not_implemented_yet(data_dir):
+async def test_a_configured_seerr_provider_that_is_refused_degrades_with_the_fix(data_dir):
     host = PluginHost(data_dir).load()
     host.use("overseerr")
-    host.set_settings("overseerr", {"url": "http://overseerr.invalid:5055/", "api_key": "FAKE-KEY-0000"})
+    host.set_settings("overseerr", {"url": "http://127.0.0.1:1/", "api_key": "FAKE-KEY-0000"})
     answers = await host.lookup(ITEMS, ALICE)
     assert answers[0].state is RequestState.NOT_AVAILABLE
-    assert "not implemented yet" in answers[0].reason
+    assert answers[0].reason == "Overseerr is unreachable right now"
+    assert "Connection refused" in answers[0].admin_reason
+    assert "Verify URL is correct" in answers[0].admin_reason
     report = await host.test_connection()
-    assert report.problems[0].code == "unsupported_operation"
+    assert [p.code for p in report.problems] == ["connection_refused"]
     assert "FAKE-KEY-0000" not in repr(host._context(host.active_provider()))
+    await host.aclose()

@@ -131,10 +131,12 @@ class RequestOptions:
 
     ``seasons`` is ignored for movies. For TV it is :data:`ALL_SEASONS` (the default) or the
     season numbers wanted; they are de-duplicated and sorted. Season 0 is the specials.
+    ``is_4k``: ``True``/``False`` to choose; ``None`` (the default) lets the provider apply its
+    admin's default (e.g. the Seerr providers' "default 4K" setting).
     """
 
     seasons: Seasons = ALL_SEASONS
-    is_4k: bool = False
+    is_4k: bool | None = None
 
     def __post_init__(self) -> None:
         if self.seasons != ALL_SEASONS:

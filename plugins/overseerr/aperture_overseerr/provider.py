@@ -2,11 +2,13 @@
 
 ``aperture_overseerr.provider:plugin`` is the Overseerr provider; the Jellyseerr distribution
 makes its own instance of :class:`SeerrProvider` with its own :class:`ProviderInfo`. The
-products differ only in the data their servers send, never in this class.
+products differ only in what their servers answer, which the detected
+:class:`~aperture_overseerr.profiles.ProductProfile` handles; this class never branches on its
+own name. Pointed at the other product, a provider works and says so in its connection report.
 
-The I/O hooks (connection test, lookup, request, polling) are not implemented in this release:
-they raise :class:`~aperture_hookspecs.errors.UnsupportedOperationError` saying so, which the
-host turns into "Not Available" on Discovery.
+Per provider context the live state (HTTP pool, media index, user directory, caches) is a
+:class:`~aperture_overseerr.runtime.SeerrRuntime` kept in ``context.runtime`` and closed by the
+host when the settings change or Aperture shuts down.
 """
 
 from __future__ import annotations
@@ -14,17 +16,25 @@ from __future__ import annotations
 from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError, version
 
+import httpx
 import voluptuous as vol
 
 from aperture_hookspecs import (
+    ApertureUser,
+    Availability,
     Capability,
+    ConnectionReport,
     MediaRef,
     ProviderContext,
     ProviderInfo,
-    UnsupportedOperationError,
+    RequestOptions,
+    RequestResult,
+    StatusUpdate,
+    TrackedRequest,
     hookimpl,
 )
 
+from .runtime import SeerrRuntime
 from .settings import SETTINGS_SCHEMA
 
 SEERR_CAPABILITIES = frozenset(
@@ -48,20 +58,32 @@ def distribution_version(distribution: str) -> str:
 
 
 class SeerrProvider:
-    """A request provider for a Seerr-family server (Overseerr, Jellyseerr, Seerr)."""
+    """A request provider for a Seerr-family server (Overseerr, Jellyseerr, Seerr).
 
-    def __init__(self, info: ProviderInfo) -> None:
+    ``transport`` routes every HTTP call of this provider through an httpx transport (tests
+    use it to talk to the fake server without a socket); normally it is ``None``.
+    """
+
+    def __init__(self, info: ProviderInfo, *, transport: httpx.AsyncBaseTransport | None = None) -> None:
         self.info = info
+        self.transport = transport
 
     def __repr__(self) -> str:
         return f"SeerrProvider({self.info.name!r})"
 
-    def _not_yet(self, what: str) -> UnsupportedOperationError:
-        return UnsupportedOperationError(
-            f"{self.info.title}: {what} is not implemented yet in this release",
-            hints=("Use the null provider meanwhile: aperture-plugins use null",),
-            provider=self.info.name,
-        )
+    def runtime(self, context: ProviderContext) -> SeerrRuntime:
+        """The live state for this context, created on first use."""
+        runtime = context.runtime.get("seerr")
+        if runtime is None:
+            runtime = SeerrRuntime(
+                context.settings,
+                provider=self.info.name,
+                expected_product=self.info.title,
+                transport=self.transport,
+            )
+            context.runtime["seerr"] = runtime
+            context.on_close(runtime.aclose)
+        return runtime
 
     @hookimpl
     def aperture_provider_info(self) -> ProviderInfo:
@@ -72,20 +94,26 @@ class SeerrProvider:
         return SETTINGS_SCHEMA
 
     @hookimpl
-    async def aperture_test_connection(self, context: ProviderContext) -> None:
-        raise self._not_yet("the connection test")
+    async def aperture_test_connection(self, context: ProviderContext) -> ConnectionReport:
+        return await self.runtime(context).test_connection()
 
     @hookimpl
-    async def aperture_lookup_availability(self, context: ProviderContext, items: Sequence[MediaRef]) -> None:
-        raise self._not_yet("availability lookup")
+    async def aperture_lookup_availability(
+        self, context: ProviderContext, items: Sequence[MediaRef], user: ApertureUser | None
+    ) -> list[Availability]:
+        return await self.runtime(context).lookup(items, user)
 
     @hookimpl
-    async def aperture_submit_request(self, context: ProviderContext, item: MediaRef) -> None:
-        raise self._not_yet("request submission")
+    async def aperture_submit_request(
+        self, context: ProviderContext, item: MediaRef, user: ApertureUser, options: RequestOptions
+    ) -> RequestResult:
+        return await self.runtime(context).submit(item, user, options)
 
     @hookimpl
-    async def aperture_poll_status(self, context: ProviderContext) -> None:
-        raise self._not_yet("status polling")
+    async def aperture_poll_status(
+        self, context: ProviderContext, requests: Sequence[TrackedRequest]
+    ) -> list[StatusUpdate]:
+        return await self.runtime(context).poll(requests)
 
 
 plugin = SeerrProvider(

@@ -1,0 +1,384 @@
+"""The one async HTTP client of the Seerr family (Overseerr, Jellyseerr, Seerr).
+
+:class:`SeerrClient` owns one pooled ``httpx.AsyncClient`` (or uses one it is given, and then
+does not close it), and one private :meth:`SeerrClient.request` that does everything that bites
+clients of these servers (notes §2, §3, §10):
+
+* ``X-Api-Key`` on every call; ``X-Api-User: <id>`` to act as a mapped user;
+* query values percent-encoded by hand with ``quote(value, safe="")`` (space → ``%20``,
+  ``:`` → ``%3A``, ``,`` → ``%2C``): the server's validator rejects raw reserved characters
+  and ``+``;
+* a timeout on every call; transport failures mapped to the error that says what to check
+  (refused, DNS, timeout, TLS, connection dropped);
+* both error body shapes, ``{"message": …}`` and ``{"status": 403, "error": …}``;
+* 401 → missing key, 403 on the key check → wrong key, an HTML page or broken JSON → a clear
+  "this is not the API" error, never a ``JSONDecodeError``.
+
+Typed endpoint methods are two lines: call :meth:`request`, parse into a model
+(:mod:`.models`). Which query parameters are sent is decided by the caller's
+:class:`~aperture_overseerr.profiles.ProductProfile`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import socket
+import ssl
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from aperture_hookspecs import (
+    CannotConnectError,
+    HostNotFoundError,
+    InvalidAPIKeyError,
+    MissingAPIKeyError,
+    ProviderTimeoutError,
+    RefusedConnectionError,
+    ServerMisconfiguredError,
+    TLSError,
+    UnexpectedResponseError,
+)
+
+from .models import (
+    MainSettings,
+    MediaPage,
+    MediaRequest,
+    PublicSettings,
+    Quota,
+    RequestCounts,
+    RequestPage,
+    SeerrUser,
+    ServerStatus,
+    Shape,
+    UserPage,
+)
+
+log = logging.getLogger(__name__)
+
+API_PREFIX = "/api/v1"
+USER_AGENT = "aperture-plugins (+https://github.com/)"
+PERMISSION_TEXT = "You do not have permission to access this endpoint"
+CSRF_HINTS = (
+    "Turn off CSRF Protection in the server's Settings → General (Overseerr) or Settings → Network (Seerr)",
+    "CSRF protection blocks every API write made with an API key, so requests cannot be filed",
+)
+
+Query = Iterable[tuple[str, str | int | bool]]
+
+
+def encode_query(params: Query) -> str:
+    """Percent-encode query parameters the way the server's validator accepts (never ``+``)."""
+    parts = []
+    for name, value in params:
+        text = ("true" if value else "false") if isinstance(value, bool) else str(value)
+        parts.append(f"{quote(name, safe='')}={quote(text, safe='')}")
+    return "&".join(parts)
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """A raw answer: status code and parsed JSON body (``None`` for an empty body)."""
+
+    status: int
+    body: Any
+
+    def message(self) -> str:
+        return error_text(self.body)
+
+
+def error_text(body: Any) -> str:
+    """The human text of an error body in either shape (``message`` or ``error``)."""
+    if isinstance(body, Mapping):
+        for key in ("message", "error"):
+            value = body.get(key)
+            if isinstance(value, str) and value:
+                return value
+    return ""
+
+
+class SeerrClient:
+    """An async client for one Seerr-family server (see the module docstring).
+
+    ``http`` is an injected ``httpx.AsyncClient`` (for sharing a pool, or for tests); when it is
+    not given the client creates one and :meth:`aclose` closes it. ``transport`` is passed to
+    the client it creates (tests route it to a fake server).
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str,
+        *,
+        timeout: float = 10.0,
+        verify_tls: bool = True,
+        http: httpx.AsyncClient | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        product: str = "Jellyseerr",
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._api_key = api_key
+        self.timeout = timeout
+        self.product = product
+        self._owns_http = http is None
+        self.http = http or httpx.AsyncClient(
+            timeout=httpx.Timeout(timeout),
+            verify=verify_tls,
+            transport=transport,
+            follow_redirects=False,
+            limits=httpx.Limits(max_connections=20, max_keepalive_connections=10),
+            headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
+        )
+
+    def __repr__(self) -> str:
+        return f"SeerrClient({self.base_url!r})"
+
+    async def aclose(self) -> None:
+        if self._owns_http:
+            await self.http.aclose()
+
+    async def __aenter__(self) -> SeerrClient:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    # -- the one request method -----------------------------------------------------------
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: Query = (),
+        body: Any = None,
+        act_as: int | None = None,
+        expect: Iterable[int] = (200,),
+    ) -> Answer:
+        """Send one API call and return its answer if its status is in ``expect``.
+
+        Other statuses raise: 401 → :class:`MissingAPIKeyError`; 403 with the permission body
+        on a call made as the key's owner → :class:`InvalidAPIKeyError`; 403 ``invalid csrf
+        token`` → :class:`ServerMisconfiguredError`; anything else →
+        :class:`UnexpectedResponseError` with the server's message. Callers that handle a
+        status themselves (404, 409, 202, 403 on a request) list it in ``expect``.
+        """
+        url = f"{self.base_url}{API_PREFIX}{path}"
+        encoded = encode_query(query)
+        if encoded:
+            url = f"{url}?{encoded}"
+        headers = {"X-Api-Key": self._api_key}
+        if act_as is not None:
+            headers["X-Api-User"] = str(act_as)
+        content = None
+        if body is not None:
+            content = json.dumps(body).encode()
+            headers["Content-Type"] = "application/json"
+        where = f"{method} {API_PREFIX}{path}"
+        try:
+            response = await self.http.request(method, url, headers=headers, content=content)
+        except httpx.HTTPError as error:
+            raise self._transport_error(error, where) from None
+        if response.is_redirect:
+            raise self._redirect_error(response, where)
+        answer = Answer(response.status_code, self._json(response, where))
+        if answer.status in set(expect):
+            return answer
+        raise self._status_error(answer, where, act_as)
+
+    def _redirect_error(self, response: httpx.Response, where: str) -> UnexpectedResponseError:
+        location = response.headers.get("location", "")
+        target = httpx.URL(self.base_url).join(location) if location else None
+        hint = (
+            f"Enter the address it redirects to as the URL ({target.scheme}://{target.netloc.decode()})"
+            if target is not None
+            else "Enter the server's final address as the URL"
+        )
+        return UnexpectedResponseError(
+            f"{where} was redirected ({response.status_code}) to {location or 'an unknown place'}; "
+            "the API key is not sent across redirects",
+            hints=(hint,),
+        )
+
+    def _json(self, response: httpx.Response, where: str) -> Any:
+        if response.status_code == 204 or not response.content:
+            return None
+        content_type = response.headers.get("content-type", "")
+        if "html" in content_type or response.content.lstrip()[:1] == b"<":
+            raise UnexpectedResponseError(
+                f"{where} answered with an HTML page (status {response.status_code}), "
+                f"not the {self.product} API",
+                hints=(
+                    f"Check the URL points at {self.product} itself (e.g. http://host:5055), "
+                    "not a reverse proxy's login page or another web app",
+                    "If a single sign-on proxy sits in front, let /api/v1 through without login",
+                ),
+            )
+        try:
+            return response.json()
+        except (ValueError, UnicodeDecodeError):
+            raise UnexpectedResponseError(
+                f"{where} answered with a body that is not valid JSON (status {response.status_code}; "
+                "truncated or not an API answer)",
+                hints=("Check the server's logs, and that nothing between here and it cuts answers short",),
+            ) from None
+
+    def _status_error(self, answer: Answer, where: str, act_as: int | None) -> Exception:
+        text = answer.message()
+        if answer.status == 401:
+            return MissingAPIKeyError(
+                f"{self.product} says no API key reached it (401 on {where})",
+                hints=(
+                    f"Enter the API key from {self.product}'s Settings → General",
+                    "If a reverse proxy sits in front, make it pass the X-Api-Key header",
+                ),
+            )
+        if answer.status == 403 and "csrf" in text.lower():
+            return ServerMisconfiguredError(
+                f"{self.product} has CSRF protection switched on", hints=CSRF_HINTS
+            )
+        if answer.status == 403 and text == PERMISSION_TEXT and act_as is None:
+            return InvalidAPIKeyError(
+                f"{self.product} refused the API key (403 on {where})",
+                hints=(
+                    "API key is invalid or expired",
+                    f"Generate a new key in {self.product}'s Settings → General",
+                ),
+            )
+        if answer.status == 403:
+            return UnexpectedResponseError(f"{self.product} refused {where}: {text or 'forbidden'} (403)")
+        if answer.status >= 500:
+            return UnexpectedResponseError(
+                f"{self.product} failed to answer {where}: {text or 'server error'} ({answer.status})",
+                hints=(f"Check {self.product}'s logs", "Try again in a minute; the server may be restarting"),
+            )
+        return UnexpectedResponseError(
+            f"{self.product} answered {where} with {answer.status}: {text or 'no message'}"
+        )
+
+    def _transport_error(self, error: httpx.HTTPError, where: str) -> CannotConnectError:
+        target = self.base_url
+        if isinstance(error, httpx.TimeoutException):
+            kind = "connecting" if isinstance(error, httpx.ConnectTimeout) else "waiting for an answer"
+            return ProviderTimeoutError(
+                f"{self.product} at {target} timed out while {kind} ({self.timeout:g} s, {where})",
+                hints=(
+                    f"Check {self.product} is running and reachable from this machine",
+                    "Ensure no firewall silently drops the connection",
+                    "Raise the timeout if the server is slow",
+                ),
+            )
+        cause = _root_cause(error)
+        if isinstance(cause, ssl.SSLError) or "CERTIFICATE_VERIFY_FAILED" in str(error):
+            return TLSError(f"TLS with {target} failed: {_short(cause or error)}")
+        if isinstance(cause, socket.gaierror) or "Name or service not known" in str(error):
+            return HostNotFoundError(f"The host in {target} could not be resolved (DNS)")
+        if isinstance(cause, ConnectionRefusedError) or "refused" in str(error).lower():
+            return RefusedConnectionError(
+                f"Connection refused by {target}",
+                hints=(
+                    "Verify URL is correct",
+                    f"Check {self.product} is running",
+                    "Ensure port is accessible",
+                ),
+            )
+        if isinstance(error, httpx.ConnectError):
+            return CannotConnectError(f"Cannot connect to {target}: {_short(cause or error)}")
+        return CannotConnectError(
+            f"The connection to {target} broke during {where}: {_short(cause or error)}",
+            hints=(f"Check {self.product} is running and stable", "Try again"),
+        )
+
+    # -- public endpoints -----------------------------------------------------------------
+
+    async def api_root(self) -> Any:
+        """``GET /api/v1``: ``{"api": "Jellyseerr API", …}``, or ``None`` if it does not say."""
+        return (await self.request("GET", "", expect=range(200, 600))).body
+
+    async def status(self) -> ServerStatus:
+        return ServerStatus.parse((await self.request("GET", "/status")).body)
+
+    async def public_settings(self) -> PublicSettings:
+        return PublicSettings.parse((await self.request("GET", "/settings/public")).body)
+
+    # -- authenticated endpoints ----------------------------------------------------------
+
+    async def me(self, act_as: int | None = None) -> SeerrUser:
+        return SeerrUser.parse(
+            (await self.request("GET", "/auth/me", act_as=act_as)).body, "GET /api/v1/auth/me"
+        )
+
+    async def main_settings(self) -> MainSettings:
+        return MainSettings.parse((await self.request("GET", "/settings/main")).body)
+
+    async def users(self, *, take: int, skip: int, extra: Query = ()) -> UserPage:
+        answer = await self.request("GET", "/user", query=[("take", take), ("skip", skip), *extra])
+        return UserPage.parse(answer.body)
+
+    async def user(self, user_id: int) -> SeerrUser | None:
+        answer = await self.request("GET", f"/user/{user_id}", expect=(200, 404))
+        return None if answer.status == 404 else SeerrUser.parse(answer.body, "GET /api/v1/user/{id}")
+
+    async def quota(self, user_id: int) -> Quota:
+        answer = await self.request("GET", f"/user/{user_id}/quota")
+        return Quota.parse(answer.body, "GET /api/v1/user/{id}/quota")
+
+    async def user_requests(self, user_id: int, *, take: int, skip: int = 0) -> RequestPage:
+        answer = await self.request(
+            "GET", f"/user/{user_id}/requests", query=[("take", take), ("skip", skip)]
+        )
+        return RequestPage.parse(answer.body, "GET /api/v1/user/{id}/requests")
+
+    async def media(
+        self, *, take: int, skip: int, sort: str = "modified", filter: str | None = None
+    ) -> MediaPage:
+        query: list[tuple[str, str | int | bool]] = [("take", take), ("skip", skip), ("sort", sort)]
+        if filter is not None:
+            query.append(("filter", filter))
+        return MediaPage.parse((await self.request("GET", "/media", query=query)).body)
+
+    async def get_request(self, request_id: int) -> MediaRequest | None:
+        """``GET /request/{id}``; ``None`` when the server no longer has it (404)."""
+        answer = await self.request("GET", f"/request/{request_id}", expect=(200, 404))
+        if answer.status == 404:
+            return None
+        return MediaRequest.parse(answer.body, "GET /api/v1/request/{id}")
+
+    async def request_counts(self) -> RequestCounts:
+        return RequestCounts.parse((await self.request("GET", "/request/count")).body)
+
+    async def requests_page(self, query: Query) -> RequestPage:
+        answer = await self.request("GET", "/request", query=query)
+        return RequestPage.parse(answer.body, "GET /api/v1/request")
+
+    async def title_details(self, media_type: str, tmdb_id: int) -> Shape:
+        """``GET /movie/{id}`` or ``/tv/{id}`` (TMDB-backed: slow; use sparingly)."""
+        answer = await self.request("GET", f"/{media_type}/{tmdb_id}")
+        return Shape(answer.body, f"GET /api/v1/{media_type}/{{id}}")
+
+    async def create_request(self, body: Mapping[str, Any], act_as: int) -> Answer:
+        """``POST /request`` as ``act_as``; returns 201/202/403/409/500 answers for the caller."""
+        return await self.request(
+            "POST", "/request", body=dict(body), act_as=act_as, expect=(201, 202, 403, 409, 500)
+        )
+
+
+def _root_cause(error: BaseException) -> BaseException | None:
+    seen: set[int] = set()
+    current: BaseException | None = error
+    deepest: BaseException | None = None
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, OSError | ssl.SSLError):
+            deepest = current
+        current = current.__cause__ or current.__context__
+    return deepest
+
+
+def _short(error: BaseException) -> str:
+    text = str(error) or type(error).__name__
+    return text if len(text) <= 200 else text[:197] + "…"

@@ -1,0 +1,240 @@
+"""Filing a request on behalf of a user (``POST /api/v1/request`` with ``X-Api-User``).
+
+Acting as the mapped user means the server applies *their* permissions, quota and the admin's
+approval workflow (pending unless they may auto-approve). The body always carries ``is4k``
+(without it the server's duplicate check never fires) and, for TV, ``seasons``.
+
+Answers (notes §8):
+
+* 201 → the new request; its state is pending or approved, as the server decided;
+* 202 ``No seasons available to request`` → nothing new: :class:`AlreadyRequestedError`;
+* 409 → already requested: the existing request's current state is returned;
+* 403 → permission, quota (with the numbers) or blocklisted, each its own error;
+* 500 → the server could not look the title up on TMDB.
+
+Before sending: a title already AVAILABLE is refused here (the server would accept a duplicate),
+and so is a blocklisted one. After an ambiguous failure (a timeout, a dropped connection after
+the body was sent) the user's newest requests are checked before trying once more, so a
+request is never filed twice.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from aperture_hookspecs import (
+    ALL_SEASONS,
+    AlreadyRequestedError,
+    ApertureUser,
+    BlocklistedError,
+    CannotConnectError,
+    HostNotFoundError,
+    MediaRef,
+    PermissionDeniedError,
+    QuotaExceededError,
+    RefusedConnectionError,
+    RequestOptions,
+    RequestResult,
+    RequestState,
+    ServerMisconfiguredError,
+    TLSError,
+    UnexpectedResponseError,
+    UserNotMappedError,
+)
+
+from .availability import Viewer, requestability
+from .client import CSRF_HINTS, PERMISSION_TEXT, Answer
+from .models import (
+    MEDIA_AVAILABLE,
+    MEDIA_STATUS_6,
+    REQUEST_DECLINED,
+    MediaRequest,
+)
+from .permissions import quota_exempt
+from .profiles import Status6
+from .request_state import state_of
+
+if TYPE_CHECKING:
+    from .runtime import SeerrRuntime
+
+log = logging.getLogger(__name__)
+
+RECENT_REQUESTS = 20
+
+
+def request_body(item: MediaRef, options: RequestOptions, is_4k: bool) -> dict[str, Any]:
+    body: dict[str, Any] = {"mediaType": item.media_type.value, "mediaId": item.tmdb_id, "is4k": is_4k}
+    if item.media_type.value == "tv":
+        body["seasons"] = "all" if options.seasons == ALL_SEASONS else list(options.seasons)
+    return body
+
+
+async def submit(
+    runtime: SeerrRuntime, item: MediaRef, user: ApertureUser, options: RequestOptions
+) -> RequestResult:
+    """File the request (see the module docstring)."""
+    identity = await runtime.identity()
+    product = identity.product
+    is_4k = runtime.default_4k if options.is_4k is None else options.is_4k
+    viewer = await runtime.viewer(user)
+    if viewer.user is None:
+        raise UserNotMappedError(
+            f"{user.name} has no account on {product}: {viewer.admin_reason or viewer.reason}",
+            hints=(f"Map the user: aperture-plugins map {user.name} SERVER_USER",),
+        )
+    await runtime.refresh_index()
+    row = runtime.index.get(item.media_type.value, item.tmdb_id)
+    status = row.status_for(is_4k) if row else None
+    if status == MEDIA_AVAILABLE:
+        raise AlreadyRequestedError(f"{item} is already in the library{' in 4K' if is_4k else ''}")
+    if status == MEDIA_STATUS_6 and identity.profile.status6 is Status6.BLOCKLISTED:
+        raise BlocklistedError()
+    allowed, reason, admin_reason = requestability(viewer, item.media_type.value, is_4k)
+    if not allowed:
+        error_class = QuotaExceededError if reason and reason.startswith("quota") else PermissionDeniedError
+        raise error_class(f"{user.name}: {reason}", hints=(admin_reason,) if admin_reason else None)
+    _check_season_quota(viewer, item, options)
+    body = request_body(item, options, is_4k)
+    seerr_user = viewer.user
+    try:
+        answer = await runtime.client.create_request(body, act_as=seerr_user.id)
+    except CannotConnectError as error:
+        if isinstance(error, RefusedConnectionError | HostNotFoundError | TLSError):
+            raise  # nothing was sent
+        log.info("Submitting %s for %s was ambiguous (%s); checking before retrying", item, user.name, error)
+        existing = await _find_recent(runtime, seerr_user.id, item, is_4k)
+        if existing is not None:
+            return _result(item, existing, is_4k, "the request was filed although the answer was lost")
+        answer = await runtime.client.create_request(body, act_as=seerr_user.id)
+    finally:
+        runtime.forget_user_data(seerr_user.id)
+        runtime.index_is_stale()
+    return await _interpret(runtime, answer, item, user, seerr_user.id, is_4k)
+
+
+def _check_season_quota(viewer: Viewer, item: MediaRef, options: RequestOptions) -> None:
+    """Refuse a TV request for more seasons than the user's quota has left, before sending."""
+    quota = viewer.quota
+    if item.media_type.value != "tv" or quota is None or options.seasons == ALL_SEASONS:
+        return
+    part = quota.tv
+    if part.limit is None or part.remaining is None or viewer.user is None:
+        return
+    if quota_exempt(viewer.user.permissions):
+        return
+    asked = len(options.seasons)
+    if asked > part.remaining:
+        window = f"; the window is {part.days} days" if part.days else ""
+        raise QuotaExceededError(
+            f"{asked} seasons asked, but only {part.remaining} of {part.limit} TV seasons left{window}",
+            hints=("Request fewer seasons", "Ask the admin to raise the TV quota"),
+        )
+
+
+async def _interpret(
+    runtime: SeerrRuntime, answer: Answer, item: MediaRef, user: ApertureUser, seerr_user_id: int, is_4k: bool
+) -> RequestResult:
+    product = runtime.client.product
+    if answer.status == 201:
+        request = MediaRequest.parse(answer.body, "POST /api/v1/request")
+        return _result(item, request, is_4k, None)
+    text = answer.message()
+    if answer.status == 202:
+        raise AlreadyRequestedError(
+            f"Nothing new to request for {item}: every season asked for is already requested or available",
+            hints=("Choose other seasons, or wait for the ones already requested",),
+        )
+    if answer.status == 409:
+        existing = await _find_recent(runtime, seerr_user_id, item, is_4k) or await _find_any(
+            runtime, item, is_4k
+        )
+        if existing is not None:
+            return _result(item, existing, is_4k, f"{item} was already requested")
+        raise AlreadyRequestedError(f"{item} has already been requested ({text})")
+    if answer.status == 403:
+        raise await _refusal(runtime, text, user, seerr_user_id, item)
+    raise UnexpectedResponseError(
+        f"{product} could not file the request for {item}: {text or 'server error'} ({answer.status})",
+        hints=(
+            f"{product} looks titles up on TMDB to file them: check its internet access",
+            "Check the TMDB id exists, and the server's logs",
+        ),
+    )
+
+
+async def _refusal(
+    runtime: SeerrRuntime, text: str, user: ApertureUser, seerr_user_id: int, item: MediaRef
+) -> Exception:
+    lowered = text.lower()
+    if "csrf" in lowered:
+        return ServerMisconfiguredError(f"{runtime.client.product} has CSRF protection on", hints=CSRF_HINTS)
+    if "quota" in lowered:
+        numbers = ""
+        try:
+            quota = await runtime.client.quota(seerr_user_id)
+            part = quota.movie if item.media_type.value == "movie" else quota.tv
+            if part.limit is not None:
+                unit = "movie requests" if item.media_type.value == "movie" else "TV seasons"
+                numbers = f": {part.remaining or 0} of {part.limit} {unit} left"
+                numbers += f"; the window is {part.days} days" if part.days else ""
+        except Exception:  # the numbers are a courtesy; the refusal stands without them
+            log.debug("Could not read the quota of user %s", seerr_user_id, exc_info=True)
+        return QuotaExceededError(f"{user.name}'s quota is used up ({text}){numbers}")
+    if "blacklist" in lowered or "blocklist" in lowered:
+        return BlocklistedError(f"{item} is on the server's blocklist ({text})")
+    if text == PERMISSION_TEXT:
+        runtime.users_changed()
+        return UserNotMappedError(
+            f"The server user mapped to {user.name} (id {seerr_user_id}) no longer exists",
+            hints=("Check the user on the server, then map again: aperture-plugins map USER SERVER_USER",),
+        )
+    return PermissionDeniedError(
+        f"{user.name} may not make this request: {text or 'permission denied'}",
+        hints=("Ask the admin to grant the request permission (REQUEST, or REQUEST_MOVIE / REQUEST_TV, 4K)",),
+    )
+
+
+async def _find_recent(
+    runtime: SeerrRuntime, seerr_user_id: int, item: MediaRef, is_4k: bool
+) -> MediaRequest | None:
+    page = await runtime.client.user_requests(seerr_user_id, take=RECENT_REQUESTS)
+    return _pick(page.results, item, is_4k)
+
+
+async def _find_any(runtime: SeerrRuntime, item: MediaRef, is_4k: bool) -> MediaRequest | None:
+    """Someone else's request for the title: from ``/movie|tv/{id}`` (TMDB-backed, rare path)."""
+    details = await runtime.client.title_details(item.media_type.value, item.tmdb_id)
+    info = details.obj("mediaInfo")
+    if info is None:
+        return None
+    requests = []
+    for value in info.items("requests"):
+        if isinstance(value, dict):
+            value = {**value, "media": value.get("media") or dict(info.value)}
+        requests.append(MediaRequest.parse(value, f"{details.where}.mediaInfo.requests[]"))
+    return _pick(requests, item, is_4k)
+
+
+def _pick(requests: Any, item: MediaRef, is_4k: bool) -> MediaRequest | None:
+    for request in requests:
+        media = request.media
+        if (
+            media is not None
+            and media.tmdb_id == item.tmdb_id
+            and media.media_type == item.media_type.value
+            and request.is_4k == is_4k
+            and request.status != REQUEST_DECLINED
+        ):
+            return request
+    return None
+
+
+def _result(item: MediaRef, request: MediaRequest, is_4k: bool, message: str | None) -> RequestResult:
+    state = state_of(request, request.media)
+    seasons = tuple(sorted(s.season_number for s in request.seasons)) or None
+    if state is RequestState.APPROVED and message is None:
+        message = "approved at once"
+    return RequestResult(
+        item=item, request_id=str(request.id), state=state, seasons=seasons, is_4k=is_4k, message=message
+    )

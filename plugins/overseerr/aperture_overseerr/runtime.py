@@ -1,0 +1,161 @@
+"""Everything a configured Seerr-family provider keeps alive between calls.
+
+One :class:`SeerrRuntime` per provider context (so per set of settings): the pooled client, the
+detected server identity, the media index, the user directory, per-user caches (quota, own
+requests) and the poller's memory. The provider stores it in ``context.runtime`` and the host
+closes it (and its HTTP pool) when the settings change or Aperture shuts down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import httpx
+
+from aperture_hookspecs import (
+    ApertureUser,
+    Availability,
+    ConnectionReport,
+    MediaRef,
+    RequestOptions,
+    RequestResult,
+    StatusUpdate,
+    TrackedRequest,
+)
+
+from . import connection, requesting
+from .availability import Viewer, availability_for
+from .cache import TimedCache
+from .client import SeerrClient
+from .connection import ServerIdentity
+from .media_index import MediaIndex, Refresh
+from .models import MediaRequest, Quota
+from .permissions import quota_exempt
+from .polling import RequestPoller
+from .users import UserDirectory
+
+OWN_REQUESTS_PAGE = 100
+
+
+class SeerrRuntime:
+    """The live state of one configured provider (see the module docstring)."""
+
+    def __init__(
+        self,
+        settings: Mapping[str, Any],
+        *,
+        provider: str,
+        expected_product: str,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.provider = provider
+        self.expected_product = expected_product
+        self.default_4k = bool(settings.get("default_4k", False))
+        self.manual_map: Mapping[str, int | str] = dict(settings.get("user_map") or {})
+        self.client = SeerrClient(
+            settings["url"],
+            settings["api_key"],
+            timeout=float(settings.get("timeout", 10.0)),
+            verify_tls=bool(settings.get("verify_tls", True)),
+            transport=transport,
+            product=expected_product,
+        )
+        self.index = MediaIndex()
+        self.users = UserDirectory()
+        self.quotas: TimedCache[int, Quota] = TimedCache(ttl=60.0)
+        self.own_requests: TimedCache[int, dict[tuple[str, int, bool], MediaRequest]] = TimedCache(ttl=30.0)
+        self.poller = RequestPoller()
+        self._identity: ServerIdentity | None = None
+        self._identity_lock = asyncio.Lock()
+
+    def __repr__(self) -> str:
+        return f"SeerrRuntime({self.provider!r}, {self.client.base_url!r})"
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+
+    # -- shared state -----------------------------------------------------------------------
+
+    async def identity(self) -> ServerIdentity:
+        """The detected product and version (detected once, then kept)."""
+        if self._identity is None:
+            async with self._identity_lock:
+                if self._identity is None:
+                    self._identity = await connection.detect(self.client)
+                    self.client.product = self._identity.product
+        return self._identity
+
+    async def refresh_index(self, *, force: bool = False) -> Refresh:
+        return await self.index.refresh(self.client, force=force)
+
+    def index_is_stale(self) -> None:
+        """After a write: the next lookup refreshes the index first."""
+        self.index.mark_stale()
+
+    def forget_user_data(self, seerr_user_id: int) -> None:
+        self.quotas.invalidate(seerr_user_id)
+        self.own_requests.invalidate(seerr_user_id)
+
+    def users_changed(self) -> None:
+        self.users.expire()
+
+    async def viewer(self, user: ApertureUser | None) -> Viewer:
+        """The mapped server user with quota, or why there is none."""
+        if user is None:
+            return Viewer(None, reason="sign in to request")
+        match = await self.users.resolve(self.client, user, self.manual_map)
+        if match.user is None:
+            return Viewer(
+                None,
+                reason="your account is not linked to the request server",
+                admin_reason=f"{user.name}: {match.problem}",
+            )
+        quota = None
+        if not quota_exempt(match.user.permissions):
+            quota = await self.quotas.get(match.user.id, lambda: self.client.quota(match.user.id))
+        return Viewer(match.user, quota)
+
+    async def _own_requests(self, seerr_user_id: int) -> dict[tuple[str, int, bool], MediaRequest]:
+        async def load() -> dict[tuple[str, int, bool], MediaRequest]:
+            page = await self.client.user_requests(seerr_user_id, take=OWN_REQUESTS_PAGE)
+            latest: dict[tuple[str, int, bool], MediaRequest] = {}
+            for request in page.results:  # newest first: keep the first seen per title
+                if request.media is not None:
+                    latest.setdefault(
+                        (request.media.media_type, request.media.tmdb_id, request.is_4k), request
+                    )
+            return latest
+
+        return await self.own_requests.get(seerr_user_id, load)
+
+    # -- operations -------------------------------------------------------------------------
+
+    async def test_connection(self) -> ConnectionReport:
+        report = await connection.test_connection(self.client, self.provider, self.expected_product)
+        self._identity = None  # detect again on next use: the server may have changed
+        return report
+
+    async def lookup(self, items: Sequence[MediaRef], user: ApertureUser | None) -> list[Availability]:
+        identity = await self.identity()
+        viewer, _ = await asyncio.gather(self.viewer(user), self.refresh_index())
+        own = await self._own_requests(viewer.user.id) if viewer.user is not None else {}
+        is_4k = self.default_4k
+        return [
+            availability_for(
+                item,
+                self.index.get(item.media_type.value, item.tmdb_id),
+                viewer,
+                own.get((item.media_type.value, item.tmdb_id, is_4k)),
+                identity.profile,
+                is_4k,
+            )
+            for item in items
+        ]
+
+    async def submit(self, item: MediaRef, user: ApertureUser, options: RequestOptions) -> RequestResult:
+        return await requesting.submit(self, item, user, options)
+
+    async def poll(self, requests: Sequence[TrackedRequest]) -> list[StatusUpdate]:
+        return await self.poller.poll(self, requests)

@@ -84,7 +84,9 @@ class RecordingProvider:
     ) -> RequestResult:
         await asyncio.sleep(self.delay)
         self.calls.append(("submit", (item, user, options)))
-        return RequestResult(item=item, request_id="r-1", state=RequestState.PENDING, is_4k=bool(options.is_4k))
+        return RequestResult(
+            item=item, request_id="r-1", state=RequestState.PENDING, is_4k=bool(options.is_4k)
+        )
 
     @hookimpl
     async def aperture_poll_status(

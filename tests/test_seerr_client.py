@@ -172,3 +172,53 @@ async def test_a_server_that_accepts_and_stalls_times_out_in_bounded_time():
     async with server, SeerrClient(f"http://127.0.0.1:{port}", KEY, timeout=0.2) as seerr:
         with pytest.raises(ProviderTimeoutError, match="timed out while waiting for an answer"):
             await asyncio.wait_for(seerr.status(), timeout=3)
+
+
+@respx.mock
+async def test_an_http_to_https_redirect_on_the_same_host_is_followed(client):
+    respx.get(f"{BASE}/api/v1/status").mock(
+        return_value=httpx.Response(301, headers={"location": "https://seerr.test:5055/api/v1/status"})
+    )
+    secure = respx.get("https://seerr.test:5055/api/v1/status").mock(
+        return_value=httpx.Response(200, json={"version": "2.7.3", "commitTag": "v2.7.3"})
+    )
+    assert (await client.status()).version == "2.7.3"
+    assert secure.calls.last.request.headers["X-Api-Key"] == KEY
+
+
+@pytest.mark.parametrize(
+    "location",
+    ["https://evil.example/api/v1/status", "http://other.test:5055/api/v1/status", "/login"],
+)
+@respx.mock
+async def test_a_redirect_elsewhere_never_carries_the_key(client, location):
+    respx.get(f"{BASE}/api/v1/status").mock(return_value=httpx.Response(302, headers={"location": location}))
+    evil = respx.route(host="evil.example").mock(return_value=httpx.Response(200))
+    other = respx.route(host="other.test").mock(return_value=httpx.Response(200))
+    with pytest.raises(UnexpectedResponseError, match="the API key is not sent across redirects"):
+        await client.status()
+    assert not evil.called
+    assert not other.called
+    assert len(respx.calls) == 1
+
+
+@pytest.mark.parametrize(
+    ("url", "warned"),
+    [
+        ("http://jellyseerr:5055", False),
+        ("http://192.168.1.20:5055", False),
+        ("http://127.0.0.1:5055", False),
+        ("http://[::1]:5055", False),
+        ("http://seerr.home.arpa", False),
+        ("https://requests.example.com", False),
+        ("http://requests.example.com", True),
+        ("http://8.8.8.8:5055", True),
+    ],
+)
+def test_plain_http_to_a_remote_host_is_warned(url, warned):
+    from aperture_overseerr.connection import transport_warnings
+
+    problems = transport_warnings(url)
+    assert bool(problems) is warned
+    if warned:
+        assert problems[0].message.startswith("Remote: use HTTPS")

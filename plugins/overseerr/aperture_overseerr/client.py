@@ -12,7 +12,10 @@ clients of these servers (notes §2, §3, §10):
   (refused, DNS, timeout, TLS, connection dropped);
 * both error body shapes, ``{"message": …}`` and ``{"status": 403, "error": …}``;
 * 401 → missing key, 403 on the key check → wrong key, an HTML page or broken JSON → a clear
-  "this is not the API" error, never a ``JSONDecodeError``.
+  "this is not the API" error, never a ``JSONDecodeError``;
+* redirects are not followed automatically; the only one followed is the same host moving from
+  ``http`` to ``https`` (same path). Any other redirect is an error that names the target, and
+  the API key never travels to another host.
 
 Typed endpoint methods are two lines: call :meth:`request`, parse into a model
 (:mod:`.models`). Which query parameters are sent is decided by the caller's
@@ -183,6 +186,13 @@ class SeerrClient:
             response = await self.http.request(method, url, headers=headers, content=content)
         except httpx.HTTPError as error:
             raise self._transport_error(error, where) from None
+        if response.is_redirect and _is_https_upgrade(response.request.url, response.headers.get("location")):
+            upgraded = response.request.url.copy_with(scheme="https", port=_https_port(response))
+            log.warning("%s redirects to HTTPS; following it (save the https:// URL)", self.base_url)
+            try:
+                response = await self.http.request(method, upgraded, headers=headers, content=content)
+            except httpx.HTTPError as error:
+                raise self._transport_error(error, where) from None
         if response.is_redirect:
             raise self._redirect_error(response, where)
         answer = Answer(response.status_code, self._json(response, where))
@@ -365,6 +375,19 @@ class SeerrClient:
         return await self.request(
             "POST", "/request", body=dict(body), act_as=act_as, expect=(201, 202, 403, 409, 500)
         )
+
+
+def _is_https_upgrade(url: httpx.URL, location: str | None) -> bool:
+    """Is this redirect the same host moving from http to https (the only one followed)?"""
+    if not location or url.scheme != "http":
+        return False
+    target = url.join(location)
+    return target.scheme == "https" and target.host == url.host and target.path == url.path
+
+
+def _https_port(response: httpx.Response) -> int | None:
+    target = response.request.url.join(response.headers["location"])
+    return target.port
 
 
 def _root_cause(error: BaseException) -> BaseException | None:

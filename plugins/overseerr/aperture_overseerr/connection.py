@@ -4,15 +4,19 @@
 three unauthenticated endpoints. :func:`test_connection` then checks the key with
 ``GET /auth/me`` (``/status`` is public, so it cannot tell a wrong key), reports whom the key
 acts as, and, with an admin key, reads ``GET /settings/main`` to spot CSRF protection, which
-breaks every API write. Every failure becomes a
+breaks every API write. A plain-http URL to a host outside the private network gets the
+warning "Remote: use HTTPS". Every failure becomes a
 :class:`~aperture_hookspecs.types.ConnectionProblem` with the seed's troubleshooting hints;
 nothing is raised for a failure.
 """
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
 from typing import Any
+
+import httpx
 
 from aperture_hookspecs import (
     ApertureError,
@@ -79,14 +83,44 @@ def problem_from(error: ApertureError) -> ConnectionProblem:
     return ConnectionProblem(error.code, error.message, error.hints)
 
 
+PRIVATE_SUFFIXES = (".local", ".lan", ".home", ".internal", ".home.arpa", ".localdomain")
+
+
+def is_private_host(host: str) -> bool:
+    """Is ``host`` on a private network (loopback, RFC 1918, link-local, a LAN-only name)?"""
+    host = host.strip("[]").lower()
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return host == "localhost" or "." not in host or host.endswith(PRIVATE_SUFFIXES)
+    return address.is_private or address.is_loopback or address.is_link_local
+
+
+def transport_warnings(base_url: str) -> list[ConnectionProblem]:
+    """ "Remote: use HTTPS" when a plain-http URL points at a host outside the private network."""
+    url = httpx.URL(base_url)
+    if url.scheme == "http" and not is_private_host(url.host):
+        return [
+            ConnectionProblem(
+                "insecure_remote",
+                f"Remote: use HTTPS. {url.host} is not on a private network, and plain http sends "
+                "the API key in clear text",
+                ("Put the server behind HTTPS and enter the https:// URL",),
+                Severity.WARNING,
+            )
+        ]
+    return []
+
+
 async def test_connection(client: SeerrClient, provider: str, expected_product: str) -> ConnectionReport:
     """Run the whole connection test (see the module docstring)."""
+    warnings = transport_warnings(client.base_url)
     try:
         identity = await detect(client)
     except ApertureError as error:
-        return ConnectionReport(provider=provider, problems=(problem_from(error),))
+        return ConnectionReport(provider=provider, problems=(*warnings, problem_from(error)))
     client.product = identity.product
-    problems: list[ConnectionProblem] = []
+    problems: list[ConnectionProblem] = list(warnings)
     details: dict[str, Any] = {
         "profile": identity.profile.key,
         "api": identity.api_name,

@@ -32,14 +32,16 @@ from aperture_hookspecs import (
     ApertureError,
     ApertureUser,
     CannotConnectError,
+    ConnectionReport,
     MediaRef,
     ProviderContractError,
     RequestRefusedError,
+    Severity,
     UnauthorizedError,
     UnexpectedResponseError,
 )
 
-from . import __version__, render
+from . import __version__, admin, render
 from .host import PluginHost
 from .paths import DATA_DIR_ENV
 
@@ -112,7 +114,7 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Print one JS
 @click.version_option(__version__, prog_name="aperture-plugins")
 @click.pass_context
 def cli(ctx: click.Context, data_dir: str | None, verbose: int) -> None:
-    """Request providers for Aperture: list, enable and choose them; look titles up."""
+    """Request providers for Aperture: choose and configure them, look titles up, file requests."""
     logging.basicConfig(
         level=(logging.WARNING, logging.INFO, logging.DEBUG)[min(verbose, 2)],
         format="%(levelname)s %(name)s: %(message)s",
@@ -238,6 +240,175 @@ def lookup(ctx: click.Context, items: Sequence[MediaRef], user_name: str | None,
 async def _lookup(host: PluginHost, items: list[MediaRef], user: ApertureUser | None) -> list[Any]:
     async with host:
         return await host.lookup(items, user)
+
+
+PROBLEM_EXIT_CODES = {
+    **dict.fromkeys(("cannot_connect", "connection_refused", "host_not_found", "timeout", "tls_error"), 3),
+    **dict.fromkeys(("invalid_auth", "missing_api_key", "invalid_api_key"), 4),
+    **dict.fromkeys(
+        ("unexpected_response", "unsupported_server", "server_misconfigured", "csrf_enabled", "provider_bug"),
+        5,
+    ),
+}
+
+
+def exit_code_for_report(report: ConnectionReport | None) -> int:
+    """0 when the connection test passed, else the exit code of its first error."""
+    if report is None or report.ok:
+        return EXIT_OK
+    first = next(p for p in report.problems if p.severity == Severity.ERROR)
+    return PROBLEM_EXIT_CODES.get(first.code, EXIT_BAD_INPUT)
+
+
+def _read_api_key(from_stdin: bool, from_file: str | None) -> str | None:
+    if from_stdin and from_file:
+        raise click.UsageError("give the API key one way: --api-key-stdin or --api-key-file")
+    if from_stdin:
+        if sys.stdin.isatty():
+            return click.prompt("API key", hide_input=True, err=True)
+        return sys.stdin.readline().strip()
+    if from_file:
+        try:
+            with open(from_file, encoding="utf-8") as stream:
+                return stream.readline().strip()
+        except OSError as error:
+            raise click.UsageError(f"cannot read the API key file {from_file}: {error.strerror}") from None
+    return None
+
+
+@cli.command()
+@click.argument("name")
+@click.option("--url", help="The server's address, e.g. http://jellyseerr:5055.")
+@click.option(
+    "--api-key-stdin", is_flag=True, help="Read the API key from standard input (or a hidden prompt)."
+)
+@click.option(
+    "--api-key-file", type=click.Path(dir_okay=False), help="Read the API key from the first line of F."
+)
+@click.option("--api-key", "api_key_argument", hidden=True)
+@click.option("--timeout", type=float, help="Seconds per HTTP call (default 10).")
+@click.option("--no-verify-tls", is_flag=True, help="Do not verify the server's TLS certificate.")
+@click.option(
+    "--default-4k/--no-default-4k", default=None, help="Request in 4K unless a user says otherwise."
+)
+@click.option("--save-untested", is_flag=True, help="Save even if the connection test fails (says so).")
+@json_option
+@click.pass_context
+def configure(
+    ctx: click.Context,
+    name: str,
+    url: str | None,
+    api_key_stdin: bool,
+    api_key_file: str | None,
+    api_key_argument: str | None,
+    timeout: float | None,
+    no_verify_tls: bool,
+    default_4k: bool | None,
+    save_untested: bool,
+    as_json: bool,
+) -> None:
+    """Enter a provider's URL and API key: validate, Test Connection, then Save.
+
+    The settings are saved only if the connection test passes. The API key is stored
+    encrypted and never shown again; leave it out to keep the stored one.
+    """
+    if api_key_argument is not None:
+        raise click.UsageError(
+            "refusing --api-key: a key on the command line stays in shell history and process lists; "
+            "use --api-key-stdin or --api-key-file"
+        )
+    host = _host(ctx)
+    entered: dict[str, Any] = {
+        "url": url,
+        "api_key": _read_api_key(api_key_stdin, api_key_file),
+        "timeout": timeout,
+        "verify_tls": False if no_verify_tls else None,
+        "default_4k": default_4k,
+    }
+    outcome = asyncio.run(_configure(host, name, entered, save_untested))
+    out = Output(as_json)
+    if as_json:
+        out.json(outcome.to_dict())
+    else:
+        if outcome.report is not None:
+            out.print(render.connection_report(outcome.report))
+        if outcome.saved and outcome.report is not None and not outcome.report.ok:
+            out.print("[yellow]Saved untested[/]: the connection test failed, but --save-untested was given.")
+        elif outcome.saved:
+            out.print("[green]Saved.[/] The API key is stored encrypted and will not be shown again.")
+        else:
+            out.print("[red]Not saved[/]: fix the problems above and try again (or pass --save-untested).")
+    if not outcome.saved:
+        ctx.exit(exit_code_for_report(outcome.report))
+
+
+async def _configure(host: PluginHost, name: str, entered: dict[str, Any], save_untested: bool) -> Any:
+    async with host:
+        return await admin.configure(host, name, entered, save_untested=save_untested)
+
+
+@cli.command()
+@click.argument("name", required=False)
+@json_option
+@click.pass_context
+def test(ctx: click.Context, name: str | None, as_json: bool) -> None:
+    """Test the connection of a provider with its saved settings (the active one by default)."""
+    host = _host(ctx)
+
+    async def run() -> ConnectionReport:
+        async with host:
+            return await host.test_connection(name)
+
+    report = asyncio.run(run())
+    out = Output(as_json)
+    if as_json:
+        out.json(report.to_dict())
+    else:
+        out.print(render.connection_report(report))
+    ctx.exit(exit_code_for_report(report))
+
+
+@cli.command()
+@click.argument("name")
+@json_option
+@click.pass_context
+def settings(ctx: click.Context, name: str, as_json: bool) -> None:
+    """Show a provider's saved settings, secrets masked."""
+    values = admin.masked_settings(_host(ctx), name)
+    out = Output(as_json)
+    if as_json:
+        out.json({"provider": name, "configured": values is not None, "settings": values})
+    elif values is None:
+        out.print(
+            f"{name} is not configured yet: aperture-plugins configure {name} --url URL --api-key-stdin"
+        )
+    else:
+        out.print(render.settings_table(name, values))
+
+
+@cli.command("rotate-key")
+@json_option
+@click.pass_context
+def rotate_key(ctx: click.Context, as_json: bool) -> None:
+    """Re-encrypt every stored secret under a new master key (no moment without a readable key)."""
+    count = admin.rotate_master_key(_host(ctx))
+    message = f"Re-encrypted {count} secret(s) under a new master key. Back up the new key file."
+    if as_json:
+        Output(True).json({"rotated": count, "message": message})
+    else:
+        Output(False).print(message)
+
+
+@cli.command()
+@json_option
+@click.pass_context
+def diagnostics(ctx: click.Context, as_json: bool) -> None:
+    """Versions, providers, settings and last errors for a bug report; secrets redacted."""
+    document = admin.diagnostics(_host(ctx))
+    if as_json:
+        Output(True).json(document)
+    else:
+        Output(False).console.print_json(data=document)
 
 
 @cli.command()

@@ -49,6 +49,7 @@ from aperture_hookspecs import (
     TrackedRequest,
     UnauthorizedError,
     UnsupportedOperationError,
+    secret_fields,
     validate_settings,
 )
 
@@ -57,6 +58,7 @@ from .dispatch import Dispatcher, Timeouts
 from .loading import DEFAULT_PLUGINS, BrokenPlugin, PluginRecord, PluginRegistry, load_filter_from_env
 from .paths import resolve_data_dir
 from .status import PollResult, apply_updates
+from .store import SettingsStore
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +80,9 @@ class SettingsSource(Protocol):
 
     def get(self, provider: str) -> Mapping[str, Any] | None: ...
 
-    def set(self, provider: str, settings: Mapping[str, Any]) -> None: ...
+    def set(
+        self, provider: str, settings: Mapping[str, Any], secret_fields: frozenset[str] = ...
+    ) -> None: ...
 
 
 class MemorySettings:
@@ -90,7 +94,9 @@ class MemorySettings:
     def get(self, provider: str) -> Mapping[str, Any] | None:
         return self._values.get(provider)
 
-    def set(self, provider: str, settings: Mapping[str, Any]) -> None:
+    def set(
+        self, provider: str, settings: Mapping[str, Any], secret_fields: frozenset[str] = frozenset()
+    ) -> None:
         self._values[provider] = dict(settings)
 
 
@@ -134,7 +140,7 @@ class PluginHost:
         self.data_dir = resolve_data_dir(data_dir)
         self.registry = PluginRegistry()
         self.dispatcher = Dispatcher(self.registry.manager, timeouts)
-        self.settings: SettingsSource = settings if settings is not None else MemorySettings()
+        self.settings: SettingsSource = settings if settings is not None else SettingsStore(self.data_dir)
         self._load_entry_points = load_entry_points
         self._only = load_filter_from_env() if only is _FROM_ENV else only
         self._default_plugins = tuple(default_plugins)
@@ -142,6 +148,7 @@ class PluginHost:
         self._config: ProviderConfig | None = None
         self._contexts: dict[str, ProviderContext] = {}
         self._close_callbacks: list[Any] = []
+        self._contexts_under_test: list[ProviderContext] = []
 
     # -- loading --------------------------------------------------------------------------
 
@@ -316,10 +323,28 @@ class PluginHost:
     def set_settings(self, name: str, raw: Mapping[str, Any]) -> dict[str, Any]:
         """Validate and store a provider's settings; the next call gets a fresh context."""
         record = self._provider(name)
-        values = validate_settings(self.settings_schema(name), raw, provider=record.name)
-        self.settings.set(record.name, values)
+        schema = self.settings_schema(name)
+        values = validate_settings(schema, raw, provider=record.name)
+        self.settings.set(record.name, values, secret_fields(schema))
         self._retire(record.name)
         return values
+
+    def stored_settings(self, name: str) -> Mapping[str, Any] | None:
+        """The saved settings of a provider, secrets in clear text (never show them)."""
+        return self.settings.get(self._provider(name).name)
+
+    async def test_settings(self, name: str, values: Mapping[str, Any]) -> ConnectionReport:
+        """Run a provider's connection test on settings that are not saved (yet)."""
+        record = self._provider(name)
+        context = ProviderContext(
+            name=record.name, settings=dict(values), data_dir=self.data_dir / "providers" / record.name
+        )
+        self._contexts_under_test.append(context)
+        try:
+            return await self._test(record, context)
+        finally:
+            self._contexts_under_test.remove(context)
+            await _run_callbacks(context.close_callbacks())
 
     def _context(self, record: PluginRecord) -> ProviderContext:
         context = self._contexts.get(record.name)
@@ -357,13 +382,7 @@ class PluginHost:
         for name in list(self._contexts):
             self._retire(name)
         callbacks, self._close_callbacks = self._close_callbacks, []
-        for callback in callbacks:
-            try:
-                result = callback()
-                if hasattr(result, "__await__"):
-                    await result
-            except Exception as error:
-                log.warning("A provider's close callback failed: %s: %s", type(error).__name__, error)
+        await _run_callbacks(callbacks)
 
     async def __aenter__(self) -> PluginHost:
         return self.load()
@@ -378,6 +397,15 @@ class PluginHost:
         record = self._provider(name)
         try:
             context = self._context(record)
+        except ApertureError as error:
+            return ConnectionReport(
+                provider=record.name,
+                problems=(ConnectionProblem(error.code, error.message, error.hints),),
+            )
+        return await self._test(record, context)
+
+    async def _test(self, record: PluginRecord, context: ProviderContext) -> ConnectionReport:
+        try:
             report = await self.dispatcher.call_provider(
                 "aperture_test_connection", record, self._leave_out(record), context=context
             )
@@ -419,6 +447,7 @@ class PluginHost:
             return _checked_availability(record.name, items, answers)
         except ApertureError as error:
             log.info("Lookup through %s degraded to Not Available: %s", record.name, error)
+            self._note_error(record.name, "lookup", error)
             title = record.info.title if record.info else record.name
             reason = _user_reason(error, title)
             return [Availability.not_available(item, reason, admin_reason=str(error)) for item in items]
@@ -429,16 +458,20 @@ class PluginHost:
         """File a request through the active provider on behalf of ``user``."""
         record = self.active_provider()
         options = options or RequestOptions()
-        context = self._context(record)
-        result = await self.dispatcher.call_provider(
-            "aperture_submit_request",
-            record,
-            self._leave_out(record),
-            context=context,
-            item=item,
-            user=user,
-            options=options,
-        )
+        try:
+            context = self._context(record)
+            result = await self.dispatcher.call_provider(
+                "aperture_submit_request",
+                record,
+                self._leave_out(record),
+                context=context,
+                item=item,
+                user=user,
+                options=options,
+            )
+        except ApertureError as error:
+            self._note_error(record.name, "request", error)
+            raise
         if result is None:
             raise UnsupportedOperationError(f"{record.name} cannot submit requests", provider=record.name)
         if not isinstance(result, RequestResult) or result.item != item:
@@ -474,6 +507,26 @@ class PluginHost:
         self.load()
         enabled = {r.plugin for r in self.registry.records.values() if self.is_enabled(r.name)}
         await self.dispatcher.broadcast("aperture_status_changed", enabled, change=change)
+
+    def _note_error(self, provider: str, operation: str, error: ApertureError) -> None:
+        """Remember the last error of each operation for ``diagnostics`` (if the store can)."""
+        record_error = getattr(self.settings, "record_error", None)
+        if record_error is None:
+            return
+        try:
+            record_error(provider, operation, error.code, error.message)
+        except Exception as failure:  # remembering an error must never cause one
+            log.debug("Could not record the error: %s", failure)
+
+
+async def _run_callbacks(callbacks: Sequence[Any]) -> None:
+    for callback in callbacks:
+        try:
+            result = callback()
+            if hasattr(result, "__await__"):
+                await result
+        except Exception as error:
+            log.warning("A provider's close callback failed: %s: %s", type(error).__name__, error)
 
 
 def _checked_availability(provider: str, items: list[MediaRef], answers: Any) -> list[Availability]:

@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from aperture_hookspecs import ApertureError, Availability, RequestState
+from aperture_hookspecs import ApertureError, Availability, ConnectionReport, RequestState, Severity
 
 from .host import ProviderStatus
 from .loading import BrokenPlugin, PluginRecord
@@ -95,3 +95,34 @@ def availability_table(provider_title: str, user: str | None, answers: Sequence[
 def print_error(console: Console, error: ApertureError | str) -> None:
     """One line on the error console: what happened and what to do."""
     console.print(Text(f"Error: {error}", style="bold red"), soft_wrap=True, highlight=False)
+
+
+def connection_report(report: ConnectionReport) -> Text:
+    """A connection report as a few lines: who answered, then each problem with its hints."""
+    text = Text()
+    if report.product:
+        text.append(f"{report.product} {report.version or ''}".rstrip(), style="bold")
+        if report.acting_user:
+            admin = "admin" if report.is_admin else "not an admin"
+            text.append(f" — the API key acts as {report.acting_user}, {admin}")
+        text.append("\n")
+    for problem in report.problems:
+        error = problem.severity == Severity.ERROR
+        text.append("✗ " if error else "! ", style="bold red" if error else "bold yellow")
+        text.append(problem.message + "\n")
+        for hint in problem.hints:
+            text.append(f"    → {hint}\n", style="dim")
+    text.append(
+        "Connection OK" if report.ok else "Connection test failed",
+        style="bold green" if report.ok else "bold red",
+    )
+    return text
+
+
+def settings_table(name: str, values: dict[str, object]) -> Table:
+    table = Table(title=f"Settings of {name} (secrets masked)", title_justify="left")
+    table.add_column("setting")
+    table.add_column("value")
+    for key, value in values.items():
+        table.add_row(key, str(value))
+    return table

@@ -1,0 +1,190 @@
+"""Encryption at rest for provider secrets (API keys), with a master key the admin can rotate.
+
+Secrets are encrypted with Fernet (AES-128-CBC + HMAC-SHA256, from ``cryptography``) and
+stored as ``v1:<token>``: the prefix versions the envelope so the format can change later.
+
+**The master key** comes from ``APERTURE_SECRET_KEY`` (one Fernet key, or several separated by
+commas, newest first), or else from the key file ``secret.key`` in the data directory, created
+on first use with mode 0600. Back that file up with the data directory: without it the stored
+API keys cannot be read (they can always be entered again).
+
+**Rotation** (:meth:`SecretBox.begin_rotation` / :meth:`SecretBox.finish_rotation`, driven by
+``aperture-plugins rotate-key``) never leaves a moment in which a secret is unreadable:
+
+1. a new key is written to the key file *in front of* the old one (both decrypt);
+2. every secret is re-encrypted under the new key in one database transaction;
+3. the old key is dropped from the file.
+
+A crash between any two steps leaves every secret readable; running ``rotate-key`` again
+finishes the job. With ``APERTURE_SECRET_KEY`` the admin puts the new key first in the variable
+("NEW,OLD"), runs ``rotate-key``, then removes the old one.
+
+A wrong master key or an altered ciphertext raises :class:`SecretUnreadableError`, which says
+how to recover; never a traceback, never an empty key.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+
+from aperture_hookspecs import ApertureError
+
+SECRET_KEY_ENV = "APERTURE_SECRET_KEY"
+KEY_FILE_NAME = "secret.key"
+ENVELOPE = "v1:"
+
+
+class SecretUnreadableError(ApertureError):
+    """A stored secret could not be decrypted (wrong master key, or the data was altered)."""
+
+    code = "secret_unreadable"
+    default_message = "A stored secret could not be decrypted"
+
+
+class MasterKeyError(ApertureError):
+    """The master key itself is unusable (malformed variable or key file)."""
+
+    code = "master_key_invalid"
+    default_message = "The master key is not valid"
+
+
+def _parse_keys(text: str, source: str) -> list[bytes]:
+    keys = [part.strip().encode() for part in text.replace("\n", ",").split(",") if part.strip()]
+    if not keys:
+        raise MasterKeyError(f"{source} holds no key", hints=(_key_hint(source),))
+    for key in keys:
+        try:
+            Fernet(key)
+        except ValueError:
+            raise MasterKeyError(
+                f"{source} holds something that is not a Fernet key (32 url-safe base64-encoded bytes)",
+                hints=(_key_hint(source),),
+            ) from None
+    return keys
+
+
+def _key_hint(source: str) -> str:
+    if source == SECRET_KEY_ENV:
+        return (
+            f"Set {SECRET_KEY_ENV} to a key made by: python -c "
+            "'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'"
+        )
+    return f"Restore {source} from your backup, or delete it and enter the API keys again"
+
+
+class SecretBox:
+    """Encrypts and decrypts secrets with the master key(s) of one data directory."""
+
+    def __init__(self, data_dir: Path, environ: dict[str, str] | None = None) -> None:
+        self.data_dir = data_dir
+        self._environ = os.environ if environ is None else environ
+        self.key_file = data_dir / KEY_FILE_NAME
+
+    @property
+    def from_environment(self) -> bool:
+        return bool(self._environ.get(SECRET_KEY_ENV, "").strip())
+
+    def _keys(self, create: bool) -> list[bytes]:
+        if self.from_environment:
+            return _parse_keys(self._environ[SECRET_KEY_ENV], SECRET_KEY_ENV)
+        try:
+            return _parse_keys(self.key_file.read_text(encoding="ascii"), str(self.key_file))
+        except FileNotFoundError:
+            if not create:
+                raise SecretUnreadableError(
+                    f"The master key file {self.key_file} is missing, so stored secrets cannot be read",
+                    hints=(
+                        f"Restore {KEY_FILE_NAME} from your backup of the data directory",
+                        "Or enter the API key again (aperture-plugins configure NAME)",
+                    ),
+                ) from None
+            return [self._create_key_file()]
+
+    def _create_key_file(self) -> bytes:
+        key = Fernet.generate_key()
+        self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        try:
+            descriptor = os.open(self.key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:  # another process created it first: use that one
+            return _parse_keys(self.key_file.read_text(encoding="ascii"), str(self.key_file))[0]
+        with os.fdopen(descriptor, "w", encoding="ascii") as stream:
+            stream.write(key.decode() + "\n")
+            stream.flush()
+            os.fsync(stream.fileno())
+        return key
+
+    def _fernet(self, create: bool = False) -> MultiFernet:
+        return MultiFernet([Fernet(key) for key in self._keys(create)])
+
+    def encrypt(self, plaintext: str) -> str:
+        """Encrypt under the newest master key (creating the key file on first use)."""
+        return ENVELOPE + self._fernet(create=True).encrypt(plaintext.encode()).decode()
+
+    def decrypt(self, envelope: str, what: str = "a stored secret") -> str:
+        """Decrypt; raises :class:`SecretUnreadableError` saying how to recover."""
+        if not envelope.startswith(ENVELOPE):
+            raise SecretUnreadableError(f"{what} is stored in an unknown format", hints=_recovery(what))
+        try:
+            return self._fernet().decrypt(envelope[len(ENVELOPE) :].encode()).decode()
+        except InvalidToken:
+            raise SecretUnreadableError(
+                f"{what} cannot be decrypted: the master key is not the one it was saved with, "
+                "or the stored data was altered",
+                hints=_recovery(what),
+            ) from None
+
+    def rotate(self, envelope: str, what: str = "a stored secret") -> str:
+        """Re-encrypt under the newest key (the older keys must still be present)."""
+        self.decrypt(envelope, what)  # a clear error first, if it cannot be read at all
+        return ENVELOPE + self._fernet().rotate(envelope[len(ENVELOPE) :].encode()).decode()
+
+    # -- rotation of the key file -----------------------------------------------------------
+
+    def begin_rotation(self) -> None:
+        """Step 1: put a new key in front of the current ones (key file only)."""
+        if self.from_environment:
+            keys = self._keys(create=False)
+            if len(keys) < 2:
+                raise MasterKeyError(
+                    f"The master key comes from {SECRET_KEY_ENV}, which this command cannot change",
+                    hints=(
+                        f"Put a new key first: {SECRET_KEY_ENV}=NEW,OLD; run rotate-key; then keep only NEW",
+                        _key_hint(SECRET_KEY_ENV),
+                    ),
+                )
+            return
+        keys = self._keys(create=True)
+        self._write_keys([Fernet.generate_key(), *keys])
+
+    def finish_rotation(self) -> None:
+        """Step 3: keep only the newest key (key file only)."""
+        if self.from_environment:
+            return
+        self._write_keys(self._keys(create=False)[:1])
+
+    def _write_keys(self, keys: Sequence[bytes]) -> None:
+        temporary = self.key_file.with_name(f".{KEY_FILE_NAME}.tmp")
+        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w", encoding="ascii") as stream:
+            stream.write("".join(key.decode() + "\n" for key in keys))
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temporary, self.key_file)
+
+
+def _recovery(what: str) -> tuple[str, ...]:
+    return (
+        f"Restore {KEY_FILE_NAME} (or {SECRET_KEY_ENV}) as it was when {what} was saved",
+        "Or enter the API key again: aperture-plugins configure NAME --url URL --api-key-stdin",
+    )
+
+
+def mask(secret: str) -> str:
+    """How a stored secret is shown after saving: never the value, at most its last 4 characters."""
+    if len(secret) >= 16:
+        return "••••" + secret[-4:]
+    return "set"

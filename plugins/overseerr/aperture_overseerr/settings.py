@@ -8,14 +8,25 @@ Fields (each invalid one gets its own message, and no message ever contains the 
   A URL carrying credentials (``http://user:pass@host``), a query or a fragment is refused.
 * ``api_key`` – the key from the server's Settings → General; trimmed, non-empty, printable
   ASCII without spaces. Marked secret: stored encrypted, never shown again.
-* ``timeout`` – seconds for each HTTP call, 1–300, default 10.
+* ``timeout`` – seconds for each HTTP call, 1–300, default 10. A number, or text holding one
+  (what a form sends); ``true``/``false`` are not numbers and are refused.
 * ``verify_tls`` – verify the server's certificate (default on).
 * ``default_4k`` – request in 4K unless the user says otherwise (default off).
+  Both take ``true``/``false``, ``0``/``1`` or the words voluptuous's ``Boolean`` knows
+  (``yes``/``no``, ``on``/``off``, ``enable``/``disable``, any case). Anything else – notably
+  ``null`` or an empty list – is refused rather than read as false, so a blank line in a config
+  file can never switch certificate checks off.
 * ``user_map`` – manual user mapping: Aperture username → server user id, username or email.
+  A positive whole number, or text made only of the digits 0–9, is a server user id (``"7"`` →
+  ``7``); other text is a username or email. Ids above 2**63 − 1 are refused.
+
+No message repeats what was typed: an admin who pastes the API key into the URL field must not
+see it echoed back (or logged) in the error.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -24,6 +35,13 @@ import voluptuous as vol
 from aperture_hookspecs.settings import Secret
 
 DEFAULT_TIMEOUT = 10.0
+MIN_TIMEOUT = 1.0
+MAX_TIMEOUT = 300.0
+MAX_USER_ID = 2**63 - 1
+
+_API_PATH = "/api/v1"
+_TRUE_WORDS = frozenset({"1", "true", "yes", "on", "enable"})
+_FALSE_WORDS = frozenset({"0", "false", "no", "off", "disable"})
 
 
 def normalise_url(value: Any) -> str:
@@ -41,10 +59,14 @@ def normalise_url(value: Any) -> str:
         parts = urlsplit(text)
         port = parts.port
     except ValueError:
-        raise vol.Invalid("is not a valid URL (check the port is a number from 1 to 65535)") from None
+        raise vol.Invalid(
+            "is not a valid URL (check the host, the [brackets] of an IPv6 address, "
+            "and that the port is a number from 1 to 65535)"
+        ) from None
     scheme = parts.scheme.lower()
     if scheme not in ("http", "https"):
-        raise vol.Invalid(f"must use http or https, not {scheme or 'nothing'}")
+        # The scheme is not echoed: whatever was typed might be a pasted secret.
+        raise vol.Invalid("must start with http:// or https://; no other scheme is supported")
     if parts.username is not None or parts.password is not None:
         raise vol.Invalid("must not contain a user name or password; the API key authenticates")
     if not parts.hostname:
@@ -53,10 +75,15 @@ def normalise_url(value: Any) -> str:
         raise vol.Invalid("port must be from 1 to 65535")
     if parts.query or parts.fragment or text.endswith(("?", "#")):
         raise vol.Invalid("must not contain ?query or #fragment; give the server's base address")
+    # Rebuilt from the parsed parts: lowercases the host and drops an empty port ("host:").
+    host = parts.hostname
+    netloc = f"[{host}]" if ":" in host else host
+    if port is not None:
+        netloc = f"{netloc}:{port}"
     path = parts.path.rstrip("/")
-    if path.lower().endswith("/api/v1"):
-        path = path[: -len("/api/v1")].rstrip("/")
-    return urlunsplit((scheme, parts.netloc.lower(), path, "", ""))
+    while path[-len(_API_PATH) :].lower() == _API_PATH:  # pasted twice ("…/api/v1/api/v1") is still pasted
+        path = path[: -len(_API_PATH)].rstrip("/")
+    return urlunsplit((scheme, netloc, path, "", ""))
 
 
 def api_key(value: Any) -> str:
@@ -73,16 +100,56 @@ def api_key(value: Any) -> str:
     return key
 
 
+def timeout(value: Any) -> float:
+    """Validate a timeout in seconds: a number (or text holding one) from 1 to 300."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise vol.Invalid("must be a number of seconds")
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise vol.Invalid("must be a number of seconds") from None
+    except OverflowError:  # an int too large for a float
+        seconds = math.inf
+    if not math.isfinite(seconds) or not MIN_TIMEOUT <= seconds <= MAX_TIMEOUT:
+        raise vol.Invalid("must be between 1 and 300 seconds")
+    return seconds
+
+
+def boolean(value: Any) -> bool:
+    """Validate an on/off setting strictly (see the module docstring)."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str):
+        word = value.strip().lower()
+        if word in _TRUE_WORDS:
+            return True
+        if word in _FALSE_WORDS:
+            return False
+    raise vol.Invalid("must be true or false")
+
+
+def _user_id(value: int) -> int:
+    if value <= 0:
+        raise vol.Invalid("a server user id is a positive number")
+    if value > MAX_USER_ID:
+        raise vol.Invalid("is too large for a server user id")
+    return value
+
+
 def _user_map_target(value: Any) -> int | str:
     if isinstance(value, bool):
         raise vol.Invalid("must be a server user id, username or email")
     if isinstance(value, int):
-        if value <= 0:
-            raise vol.Invalid("a server user id is a positive number")
-        return value
+        return _user_id(value)
     if isinstance(value, str) and value.strip():
         text = value.strip()
-        return int(text) if text.isdigit() and int(text) > 0 else text
+        if text.isascii() and text.isdigit():  # str.isdigit alone also accepts "²" and "١٢"
+            if len(text.lstrip("0")) > len(str(MAX_USER_ID)):
+                raise vol.Invalid("is too large for a server user id")
+            return _user_id(int(text))
+        return text
     raise vol.Invalid("must be a server user id, username or email")
 
 
@@ -96,12 +163,9 @@ SETTINGS_SCHEMA = vol.Schema(
     {
         vol.Required("url"): normalise_url,
         Secret("api_key"): api_key,
-        vol.Optional("timeout", default=DEFAULT_TIMEOUT): vol.All(
-            vol.Coerce(float, msg="must be a number of seconds"),
-            vol.Range(min=1, max=300, msg="must be between 1 and 300 seconds"),
-        ),
-        vol.Optional("verify_tls", default=True): vol.Boolean(msg="must be true or false"),
-        vol.Optional("default_4k", default=False): vol.Boolean(msg="must be true or false"),
+        vol.Optional("timeout", default=DEFAULT_TIMEOUT): timeout,
+        vol.Optional("verify_tls", default=True): boolean,
+        vol.Optional("default_4k", default=False): boolean,
         vol.Optional("user_map", default=dict): vol.Schema({_user_map_name: _user_map_target}),
     }
 )

@@ -479,6 +479,17 @@ class PluginHost:
                 f"{record.name}: aperture_submit_request must return a RequestResult for {item}",
                 provider=record.name,
             )
+        save_tracked = getattr(self.settings, "save_tracked", None)
+        if save_tracked is not None:
+            tracked = TrackedRequest(
+                request_id=result.request_id,
+                item=item,
+                user=user,
+                state=result.state,
+                is_4k=result.is_4k,
+                seasons=result.seasons,
+            )
+            save_tracked(record.name, [tracked])
         return result
 
     async def poll(self, tracked: Sequence[TrackedRequest], name: str | None = None) -> PollResult:
@@ -500,6 +511,23 @@ class PluginHost:
         result = apply_updates(record.name, tracked, updates)
         for change in result.changes:
             await self.notify_status_changed(change)
+        return result
+
+    async def poll_tracked(self, name: str | None = None) -> PollResult:
+        """One polling cycle over the requests tracked in the settings store.
+
+        Unfinished requests of the provider (the active one by default) are polled; each
+        transition is broadcast, then the new states are saved, so a crash between polls loses
+        nothing: the next cycle resumes from the saved states and reports what changed meanwhile.
+        """
+        record = self._provider(name)
+        store = self.settings
+        if not hasattr(store, "tracked") or not hasattr(store, "save_tracked"):
+            raise UnsupportedOperationError("This host has no settings store to track requests in")
+        tracked = [request for _, request in store.tracked(record.name) if not request.state.is_final]
+        result = await self.poll(tracked, record.name)
+        if result.tracked:
+            store.save_tracked(record.name, list(result.tracked))
         return result
 
     async def notify_status_changed(self, change: StatusChange) -> None:

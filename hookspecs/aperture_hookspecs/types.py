@@ -199,8 +199,16 @@ class RequestState(StrEnum):
 
     @property
     def is_final(self) -> bool:
-        """Whether a tracked request in this state needs no more polling."""
-        return self in (RequestState.AVAILABLE, RequestState.DECLINED, RequestState.BLOCKLISTED)
+        """Whether a tracked request in this state needs no more polling.
+
+        ``not_available`` is final for a tracked request: it means the request is gone.
+        """
+        return self in (
+            RequestState.AVAILABLE,
+            RequestState.DECLINED,
+            RequestState.BLOCKLISTED,
+            RequestState.NOT_AVAILABLE,
+        )
 
 
 _BADGES: dict[RequestState, tuple[str, str, str]] = {

@@ -75,6 +75,7 @@ class Timeouts:
     lookup_availability: float = 30.0
     submit_request: float = 60.0
     poll_status: float = 60.0
+    map_users: float = 60.0
     status_changed: float = 30.0
 
     def for_hook(self, hook_name: str) -> float:

@@ -31,6 +31,7 @@ from typing import Any, Protocol
 import voluptuous as vol
 
 from aperture_hookspecs import (
+    AccountMapping,
     ApertureError,
     ApertureUser,
     Availability,
@@ -49,6 +50,7 @@ from aperture_hookspecs import (
     TrackedRequest,
     UnauthorizedError,
     UnsupportedOperationError,
+    UserNotMappedError,
     secret_fields,
     validate_settings,
 )
@@ -529,6 +531,76 @@ class PluginHost:
         if result.tracked:
             store.save_tracked(record.name, list(result.tracked))
         return result
+
+    async def map_users(self, users: Sequence[ApertureUser], name: str | None = None) -> list[AccountMapping]:
+        """How each Aperture user maps to an account of the provider (the active one by default)."""
+        record = self._provider(name)
+        users = list(users)
+        if not users:
+            return []
+        return await self._map_users(record, self._context(record), users)
+
+    async def _map_users(
+        self, record: PluginRecord, context: ProviderContext, users: list[ApertureUser]
+    ) -> list[AccountMapping]:
+        answers = await self.dispatcher.call_provider(
+            "aperture_map_users", record, self._leave_out(record), context=context, users=tuple(users)
+        )
+        if answers is None:
+            raise UnsupportedOperationError(f"{record.name} does not map users", provider=record.name)
+        answers = list(answers)
+        if len(answers) != len(users) or any(
+            not isinstance(a, AccountMapping) or a.user != u for a, u in zip(answers, users, strict=False)
+        ):
+            raise ProviderContractError(
+                f"{record.name}: aperture_map_users must answer one AccountMapping per user, in order",
+                provider=record.name,
+            )
+        return answers
+
+    async def map_user(self, user: ApertureUser, target: str, name: str | None = None) -> AccountMapping:
+        """Map ``user`` by hand to a server account (id, username or email), checked on the server first.
+
+        The entry goes into the provider's ``user_map`` setting only if the provider then maps
+        the user *manually* to exactly one account; otherwise nothing is saved and the error
+        says why.
+        """
+        record = self._provider(name)
+        stored = dict(self.settings.get(record.name) or {})
+        if not stored:
+            raise NotConfiguredError(
+                f"Configure {record.name} before mapping users",
+                hints=(f"aperture-plugins configure {record.name} --url URL --api-key-stdin",),
+            )
+        user_map = dict(stored.get("user_map") or {})
+        user_map[user.name] = int(target) if target.isascii() and target.isdigit() else target
+        schema = self.settings_schema(record.name)
+        values = validate_settings(schema, {**stored, "user_map": user_map}, provider=record.name)
+        context = ProviderContext(record.name, values, self.data_dir / "providers" / record.name)
+        try:
+            [mapping] = await self._map_users(record, context, [user])
+        finally:
+            await _run_callbacks(context.close_callbacks())
+        if mapping.method != "manual" or not mapping.mapped:
+            raise UserNotMappedError(
+                f"Cannot map {user.name} to {target!r}: "
+                + ("; ".join(mapping.problems) or "no such account"),
+                hints=("Give the account's id, username or email exactly as the server shows it",),
+                provider=record.name,
+            )
+        self.set_settings(record.name, values)
+        return mapping
+
+    def unmap_user(self, user_name: str, name: str | None = None) -> bool:
+        """Remove a manual mapping; returns whether there was one."""
+        record = self._provider(name)
+        stored = dict(self.settings.get(record.name) or {})
+        user_map = dict(stored.get("user_map") or {})
+        if user_name not in user_map:
+            return False
+        del user_map[user_name]
+        self.set_settings(record.name, {**stored, "user_map": user_map})
+        return True
 
     async def notify_status_changed(self, change: StatusChange) -> None:
         """Broadcast one transition to every enabled plugin; failures are logged, not raised."""

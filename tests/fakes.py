@@ -9,6 +9,7 @@ from typing import Any
 import voluptuous as vol
 
 from aperture_hookspecs import (
+    AccountMapping,
     ApertureUser,
     Availability,
     ConnectionReport,
@@ -95,6 +96,20 @@ class RecordingProvider:
         await asyncio.sleep(self.delay)
         self.calls.append(("poll", tuple(r.request_id for r in requests)))
         return [StatusUpdate(r.request_id, self.states.get(r.request_id, r.state)) for r in requests]
+
+
+class MappingProvider(RecordingProvider):
+    """A provider that maps every user whose name starts with "a" to account "acct-<name>"."""
+
+    @hookimpl
+    async def aperture_map_users(self, users: Sequence[ApertureUser]) -> list[AccountMapping]:
+        await asyncio.sleep(0)
+        return [
+            AccountMapping(u, account_id=f"acct-{u.name}", method="username", may_request_movie=True)
+            if u.name.startswith("a")
+            else AccountMapping(u, problems=(f"no account named {u.name}",))
+            for u in users
+        ]
 
 
 class StatusObserver:

@@ -23,7 +23,7 @@ from aperture_hookspecs import (
 )
 from aperture_plugins import PluginHost, Timeouts
 
-from .fakes import AsyncStatusObserver, FailingObserver, RecordingProvider, StatusObserver
+from .fakes import AsyncStatusObserver, FailingObserver, MappingProvider, RecordingProvider, StatusObserver
 
 ITEMS = [MediaRef.parse("movie:603"), MediaRef.parse("tv:1399"), MediaRef.parse("movie:27205")]
 ALICE = ApertureUser("alice")
@@ -285,3 +285,14 @@ async def test_a_configured_seerr_provider_that_is_refused_degrades_with_the_fix
     assert [p.code for p in report.problems] == ["connection_refused"]
     assert "FAKE-KEY-0000" not in repr(host._context(host.active_provider()))
     await host.aclose()
+
+
+async def test_map_users_is_routed_and_checked(host):
+    host.register(MappingProvider("mapper", "Mapper"), "mapper")
+    host.use("mapper")
+    mappings = await host.map_users([ApertureUser("alice"), ApertureUser("bob")])
+    assert [(m.user.name, m.mapped) for m in mappings] == [("alice", True), ("bob", False)]
+    assert mappings[1].problems == ("no account named bob",)
+    host.use("null")
+    with pytest.raises(Exception, match="does not map users"):
+        await host.map_users([ApertureUser("alice")])

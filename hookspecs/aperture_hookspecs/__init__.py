@@ -44,6 +44,7 @@ from .markers import ENTRY_POINT_GROUP, PROJECT_NAME, hookimpl, hookspec
 from .settings import OptionalSecret, Secret, secret_fields, validate_settings
 from .types import (
     ALL_SEASONS,
+    AccountMapping,
     ApertureUser,
     Availability,
     Capability,
@@ -73,6 +74,7 @@ __all__ = [
     "ALL_SEASONS",
     "ENTRY_POINT_GROUP",
     "PROJECT_NAME",
+    "AccountMapping",
     "AlreadyRequestedError",
     "ApertureError",
     "ApertureUser",

@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     import voluptuous as vol
 
     from .types import (
+        AccountMapping,
         ApertureUser,
         Availability,
         ConnectionReport,
@@ -63,6 +64,7 @@ PROVIDER_OPERATION_HOOKS = (
     "aperture_lookup_availability",
     "aperture_submit_request",
     "aperture_poll_status",
+    "aperture_map_users",
 )
 """The hooks the host routes to exactly one provider."""
 
@@ -156,6 +158,24 @@ async def aperture_poll_status(
     Return a :class:`~aperture_hookspecs.types.StatusUpdate` for each request you have news of
     (returning all is fine; the host emits :func:`aperture_status_changed` only for real
     transitions). Keep a cycle to a bounded number of cheap calls, not one per request.
+    """
+
+
+@hookspec(firstresult=True)
+async def aperture_map_users(
+    context: ProviderContext,
+    users: Sequence[ApertureUser],
+) -> Sequence[AccountMapping]:
+    """Say which server account each Aperture user acts as, and what that account may do.
+
+    Return one :class:`~aperture_hookspecs.types.AccountMapping` per user, in order. This is
+    the admin's view behind "request button not showing": whether the user is mapped (and how,
+    or why not, naming the candidates when it is ambiguous; never falling back to the API
+    key's owner), whether they may request movies, TV and 4K, whether their requests are
+    approved at once, and what is left of their quota. Providers that declare
+    ``Capability.USER_MAPPING`` keep the admin's manual map in a ``user_map`` setting
+    (Aperture username → account id, username or email); the host edits it for
+    ``aperture-plugins map`` / ``unmap`` and calls this hook to check a new entry.
     """
 
 

@@ -18,6 +18,7 @@ from typing import Any, Literal
 
 __all__ = [
     "ALL_SEASONS",
+    "AccountMapping",
     "ApertureUser",
     "Availability",
     "Capability",
@@ -527,6 +528,47 @@ class StatusChange:
         }
 
 
+@dataclass(frozen=True, slots=True)
+class AccountMapping:
+    """Which account on the provider's server an Aperture user acts as, and what it may do.
+
+    ``account_id`` is ``None`` when the user is not mapped; then ``problems`` say why (for the
+    admin: "2 server users match by username: ids 6, 7; map one by hand"). ``method`` says how
+    the mapping was made (``manual``, ``media-server id``, ``username``, ``email``). ``quota``
+    is a sentence with the numbers ("3 of 5 movie requests left; the window is 7 days").
+    """
+
+    user: ApertureUser
+    account_id: str | None = None
+    account_name: str | None = None
+    method: str | None = None
+    may_request_movie: bool = False
+    may_request_tv: bool = False
+    may_request_4k: bool = False
+    auto_approve: bool = False
+    quota: str | None = None
+    problems: tuple[str, ...] = ()
+
+    @property
+    def mapped(self) -> bool:
+        return self.account_id is not None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "user": self.user.name,
+            "media_server_id": self.user.media_server_id,
+            "account_id": self.account_id,
+            "account_name": self.account_name,
+            "method": self.method,
+            "may_request_movie": self.may_request_movie,
+            "may_request_tv": self.may_request_tv,
+            "may_request_4k": self.may_request_4k,
+            "auto_approve": self.auto_approve,
+            "quota": self.quota,
+            "problems": list(self.problems),
+        }
+
+
 class Capability(StrEnum):
     """What a provider can do, declared in its :class:`ProviderInfo`."""
 
@@ -536,6 +578,8 @@ class Capability(StrEnum):
     TV_SEASONS = "tv_seasons"
     REQUEST_4K = "4k"
     USER_MAPPING = "user_mapping"
+    """Implements ``aperture_map_users`` and keeps a manual map in a ``user_map`` setting
+    (Aperture username → server account id, username or email)."""
 
 
 _PROVIDER_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")

@@ -77,6 +77,20 @@ def progress_of(items: tuple[DownloadItem, ...], seasons: set[int] | None = None
     )
 
 
+def describe_quota(quota: Quota) -> str:
+    """One sentence with the numbers: "3 of 5 movie requests left (7 days); TV unlimited"."""
+    parts = []
+    for part, unit in ((quota.movie, "movie requests"), (quota.tv, "TV seasons")):
+        if part.limit is None:
+            parts.append(f"{unit}: unlimited")
+        else:
+            window = f" (window {part.days} days)" if part.days else ""
+            parts.append(
+                f"{part.remaining if part.remaining is not None else '?'} of {part.limit} {unit} left{window}"
+            )
+    return "; ".join(parts)
+
+
 def requestability(viewer: Viewer, media_type: str, is_4k: bool) -> tuple[bool, str | None, str | None]:
     """May the viewer request a title of this type now? ``(yes, reason, admin_reason)``."""
     if viewer.user is None:
@@ -171,7 +185,13 @@ def availability_for(
     if allowed:
         note = "it was in the library before and has been removed" if was_removed else None
         return Availability(item, RequestState.REQUESTABLE, can_request=True, reason=note, is_4k=is_4k)
-    return Availability.not_available(item, reason or "you cannot request this title", admin_reason)
+    return Availability(
+        item,
+        RequestState.NOT_AVAILABLE,
+        reason=reason or "you cannot request this title",
+        admin_reason=admin_reason,
+        is_4k=is_4k,
+    )
 
 
 def _failed(item: MediaRef, is_4k: bool, request_id: str | None) -> Availability:

@@ -322,8 +322,16 @@ class SeerrClient:
             (await self.request("GET", "/auth/me", act_as=act_as)).body, "GET /api/v1/auth/me"
         )
 
-    async def main_settings(self) -> MainSettings:
-        return MainSettings.parse((await self.request("GET", "/settings/main")).body)
+    async def csrf_protection(self) -> bool:
+        """Is CSRF protection on? (admin key only; ``/settings/main`` on Overseerr, ``/settings/network``
+        on Jellyseerr 2.x and Seerr, where the switch moved)."""
+        main = (await self.request("GET", "/settings/main")).body
+        if isinstance(main, Mapping) and "csrfProtection" in main:
+            return MainSettings.parse(main).csrf_protection
+        network = (await self.request("GET", "/settings/network", expect=(200, 404))).body
+        if isinstance(network, Mapping) and "csrfProtection" in network:
+            return MainSettings.parse(network).csrf_protection
+        return False
 
     async def users(self, *, take: int, skip: int, extra: Query = ()) -> UserPage:
         answer = await self.request("GET", "/user", query=[("take", take), ("skip", skip), *extra])

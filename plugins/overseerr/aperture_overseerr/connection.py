@@ -3,7 +3,8 @@
 :func:`detect` finds out which product and version answer (see :mod:`.profiles`) using the
 three unauthenticated endpoints. :func:`test_connection` then checks the key with
 ``GET /auth/me`` (``/status`` is public, so it cannot tell a wrong key), reports whom the key
-acts as, and, with an admin key, reads ``GET /settings/main`` to spot CSRF protection, which
+acts as, and, with an admin key, reads ``GET /settings/main`` (``/settings/network`` on
+Jellyseerr 2.x and Seerr) to spot CSRF protection, which
 breaks every API write. A plain-http URL to a host outside the private network gets the
 warning "Remote: use HTTPS". Every failure becomes a
 :class:`~aperture_hookspecs.types.ConnectionProblem` with the seed's troubleshooting hints;
@@ -152,7 +153,7 @@ async def test_connection(client: SeerrClient, provider: str, expected_product: 
     admin = is_admin(me.permissions)
     if admin:
         try:
-            if (await client.main_settings()).csrf_protection:
+            if await client.csrf_protection():
                 problems.append(
                     ConnectionProblem(
                         "csrf_enabled",

@@ -59,6 +59,8 @@ class MediaIndex:
         self._built_at: float | None = None
         self._checked_at: float | None = None
         self._inflight: asyncio.Future[Refresh] | None = None
+        self._downloads_at: float | None = None
+        self._downloads_inflight: asyncio.Future[None] | None = None
 
     def __len__(self) -> int:
         return len(self._rows)
@@ -80,6 +82,47 @@ class MediaIndex:
     def needs_refresh(self) -> bool:
         now = self._clock()
         return self._checked_at is None or now - self._checked_at >= self.max_staleness
+
+    async def refresh_downloads(self, client: SeerrClient, *, max_age: float) -> bool:
+        """Re-read download progress of PROCESSING titles if older than ``max_age`` seconds.
+
+        Progress lives in the server's memory and does not touch ``updatedAt`` (notes §7), so the
+        incremental refresh cannot see it; ``GET /media?filter=processing`` returns every
+        processing row with its ``downloadStatus`` in one cheap call. (The filter looks at
+        ``status`` only: 4K-only downloads are refreshed by the periodic rebuild.) Single-flight;
+        returns whether it called the server.
+        """
+        now = self._clock()
+        if self._downloads_at is not None and now - self._downloads_at < max_age:
+            return False
+        if self._downloads_inflight is None:
+            self._downloads_inflight = asyncio.ensure_future(self._read_downloads(client, now))
+            self._downloads_inflight.add_done_callback(self._clear_downloads_inflight)
+        await asyncio.shield(self._downloads_inflight)
+        return True
+
+    def _clear_downloads_inflight(self, _: asyncio.Future[None]) -> None:
+        self._downloads_inflight = None
+
+    async def _read_downloads(self, client: SeerrClient, started: float) -> None:
+        skip = 0
+        while True:
+            page = await client.media(take=self.page_size, skip=skip, sort="modified", filter="processing")
+            for row in page.results:
+                key = (row.media_type, row.tmdb_id)
+                known = self._rows.get(key)
+                if (
+                    known is None
+                    or known.updated_at is None
+                    or row.updated_at is None
+                    or (row.updated_at >= known.updated_at)
+                ):
+                    self._rows[key] = row
+                    self._by_id[row.id] = row
+            skip += len(page.results)
+            if len(page.results) < self.page_size or skip >= page.page_info.results:
+                break
+        self._downloads_at = started
 
     async def refresh(self, client: SeerrClient, *, force: bool = False) -> Refresh:
         """Bring the index up to date (rebuild if due); concurrent callers share one refresh."""

@@ -11,7 +11,8 @@ and ``GET /request/count``. Only when one of them moved are requests read again:
 
 Download progress is not part of ``updatedAt`` (the server keeps it in memory and refreshes it
 once a minute, notes §7), so approved/processing titles are re-read with one
-``GET /media?filter=processing`` at most every ``progress_every`` seconds. A server restart
+``GET /media?filter=processing`` at most every ``progress_every`` seconds
+(:meth:`~aperture_overseerr.media_index.MediaIndex.refresh_downloads`). A server restart
 wipes that memory: a request already seen processing stays processing (with unknown progress)
 rather than stepping back to approved.
 """
@@ -46,8 +47,6 @@ class RequestPoller:
         self.progress_every = progress_every
         self._clock = clock
         self._counts: object | None = None
-        self._progress_at: float | None = None
-        self._processing: dict[tuple[str, int], MediaRow] = {}
 
     async def poll(self, runtime: SeerrRuntime, tracked: Sequence[TrackedRequest]) -> list[StatusUpdate]:
         active = [t for t in tracked if not t.state.is_final and t.request_id.isdigit()]
@@ -68,7 +67,7 @@ class RequestPoller:
         updates: list[StatusUpdate] = []
         for request in active:
             key = (request.item.media_type.value, request.item.tmdb_id)
-            media = self._processing.get(key) or runtime.index.get(*key)
+            media = runtime.index.get(*key)
             if request.request_id in suspect_ids:
                 server_request = fetched.get(request.request_id)
                 if server_request is None:
@@ -86,20 +85,8 @@ class RequestPoller:
         return updates
 
     async def _refresh_progress(self, runtime: SeerrRuntime, active: list[TrackedRequest]) -> None:
-        watching = any(t.state in (RequestState.APPROVED, RequestState.PROCESSING) for t in active)
-        now = self._clock()
-        if not watching or (self._progress_at is not None and now - self._progress_at < self.progress_every):
-            return
-        rows: dict[tuple[str, int], MediaRow] = {}
-        skip = 0
-        while True:
-            page = await runtime.client.media(take=LIST_PAGE, skip=skip, sort="modified", filter="processing")
-            rows.update({(row.media_type, row.tmdb_id): row for row in page.results})
-            skip += len(page.results)
-            if len(page.results) < LIST_PAGE or skip >= page.page_info.results:
-                break
-        self._processing = rows
-        self._progress_at = now
+        if any(t.state in (RequestState.APPROVED, RequestState.PROCESSING) for t in active):
+            await runtime.index.refresh_downloads(runtime.client, max_age=self.progress_every)
 
     async def _fetch(self, runtime: SeerrRuntime, suspects: list[TrackedRequest]) -> dict[str, MediaRequest]:
         if not suspects:

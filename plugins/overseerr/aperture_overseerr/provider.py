@@ -20,6 +20,7 @@ import httpx
 import voluptuous as vol
 
 from aperture_hookspecs import (
+    AccountMapping,
     ApertureUser,
     Availability,
     Capability,
@@ -108,6 +109,12 @@ class SeerrProvider:
         self, context: ProviderContext, item: MediaRef, user: ApertureUser, options: RequestOptions
     ) -> RequestResult:
         return await self.runtime(context).submit(item, user, options)
+
+    @hookimpl
+    async def aperture_map_users(
+        self, context: ProviderContext, users: Sequence[ApertureUser]
+    ) -> list[AccountMapping]:
+        return await self.runtime(context).map_users(users)
 
     @hookimpl
     async def aperture_poll_status(

@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 
 from aperture_hookspecs import (
+    AccountMapping,
     ApertureUser,
     Availability,
     ConnectionReport,
@@ -26,13 +27,13 @@ from aperture_hookspecs import (
 )
 
 from . import connection, requesting
-from .availability import Viewer, availability_for
+from .availability import Viewer, availability_for, describe_quota
 from .cache import TimedCache
 from .client import SeerrClient
 from .connection import ServerIdentity
 from .media_index import MediaIndex, Refresh
-from .models import MediaRequest, Quota
-from .permissions import quota_exempt
+from .models import MEDIA_PROCESSING, MediaRequest, Quota
+from .permissions import auto_approves, may_request, quota_exempt
 from .polling import RequestPoller
 from .users import UserDirectory
 
@@ -142,6 +143,9 @@ class SeerrRuntime:
         viewer, _ = await asyncio.gather(self.viewer(user), self.refresh_index())
         own = await self._own_requests(viewer.user.id) if viewer.user is not None else {}
         is_4k = self.default_4k
+        rows = [self.index.get(item.media_type.value, item.tmdb_id) for item in items]
+        if any(row is not None and row.status_for(is_4k) == MEDIA_PROCESSING for row in rows):
+            await self.index.refresh_downloads(self.client, max_age=self.poller.progress_every)
         return [
             availability_for(
                 item,
@@ -153,6 +157,44 @@ class SeerrRuntime:
             )
             for item in items
         ]
+
+    async def map_users(self, users: Sequence[ApertureUser]) -> list[AccountMapping]:
+        """The admin's view of each user's mapping, permissions and quota."""
+        await self.identity()
+        return [await self._describe(user) for user in users]
+
+    async def _describe(self, user: ApertureUser) -> AccountMapping:
+        match = await self.users.resolve(self.client, user, self.manual_map)
+        if match.user is None:
+            return AccountMapping(user, problems=(match.problem or "not mapped",))
+        account = match.user
+        permissions = account.permissions
+        problems = []
+        quota_text = "unlimited"
+        if not quota_exempt(permissions):
+            quota = await self.quotas.get(account.id, lambda: self.client.quota(account.id))
+            quota_text = describe_quota(quota)
+            if quota.movie.restricted:
+                problems.append("movie quota used up")
+            if quota.tv.restricted:
+                problems.append("TV quota used up")
+        movie, tv = may_request(permissions, "movie"), may_request(permissions, "tv")
+        if not (movie or tv):
+            problems.append(
+                f"grant REQUEST to {account.display_name} (id {account.id}) in the server's user settings"
+            )
+        return AccountMapping(
+            user,
+            account_id=str(account.id),
+            account_name=account.display_name,
+            method=match.method,
+            may_request_movie=movie,
+            may_request_tv=tv,
+            may_request_4k=may_request(permissions, "movie", True) or may_request(permissions, "tv", True),
+            auto_approve=auto_approves(permissions, "movie") and auto_approves(permissions, "tv"),
+            quota=quota_text,
+            problems=tuple(problems),
+        )
 
     async def submit(self, item: MediaRef, user: ApertureUser, options: RequestOptions) -> RequestResult:
         return await requesting.submit(self, item, user, options)

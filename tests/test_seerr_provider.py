@@ -1,0 +1,446 @@
+"""The Jellyseerr and Overseerr providers end to end over HTTP against the stateful fake server,
+in the three flavours (Overseerr 1.34, Jellyseerr 2.7.3, Seerr 3.1) where they differ."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pytest
+
+from aperture_hookspecs import (
+    AlreadyRequestedError,
+    ApertureUser,
+    BlocklistedError,
+    MediaRef,
+    PermissionDeniedError,
+    ProviderInfo,
+    QuotaExceededError,
+    RequestOptions,
+    RequestState,
+    TrackedRequest,
+    UnexpectedResponseError,
+    UserNotMappedError,
+)
+from aperture_overseerr import SEERR_CAPABILITIES, SeerrProvider
+from aperture_overseerr.permissions import Permission
+from aperture_overseerr.testing import FakeSeerr
+from aperture_plugins import MemorySettings, PluginHost
+
+FLAVOURS = ("overseerr", "jellyseerr", "seerr")
+PRODUCT = {"overseerr": "Overseerr", "jellyseerr": "Jellyseerr", "seerr": "Seerr"}
+VERSION = {"overseerr": "1.34.0", "jellyseerr": "2.7.3", "seerr": "3.1.0"}
+BASE = "http://seerr.local:5055"
+
+MATRIX, INCEPTION, DARK_KNIGHT, INTERSTELLAR, DUNE = (
+    MediaRef.parse(f"movie:{i}") for i in (603, 27205, 155, 157336, 438631)
+)
+THRONES, BREAKING_BAD, WITCHER = (MediaRef.parse(f"tv:{i}") for i in (1399, 1396, 71912))
+
+
+@dataclass
+class World:
+    """A fake server, a host whose provider talks to it, and the users on it."""
+
+    fake: FakeSeerr
+    host: PluginHost
+    provider: SeerrProvider
+    ids: dict[str, int]
+
+    def runtime(self):
+        record = self.host.active_provider()
+        return self.host._context(record).runtime["seerr"]
+
+
+def make_fake(flavour: str) -> tuple[FakeSeerr, dict[str, int]]:
+    fake = FakeSeerr(flavour)
+    jelly = flavour != "overseerr"
+    ids = {
+        "alice": fake.add_user("alice", jellyfin_username="Alice" if jelly else None),
+        "bob": fake.add_user("bob", permissions=int(Permission.REQUEST_MOVIE)),
+        "carol": fake.add_user("carol", permissions=int(Permission.REQUEST | Permission.AUTO_APPROVE)),
+        "dave": fake.add_user(
+            "dave", movie_quota_limit=1, movie_quota_days=7, tv_quota_limit=2, tv_quota_days=7
+        ),
+    }
+    for tmdb_id, title in ((603, "The Matrix"), (27205, "Inception"), (155, "The Dark Knight")):
+        fake.add_title("movie", tmdb_id, title)
+    fake.add_title("movie", 157336, "Interstellar")
+    fake.add_title("movie", 438631, "Dune")
+    fake.add_title("tv", 1399, "Game of Thrones", seasons=8)
+    fake.add_title("tv", 1396, "Breaking Bad", seasons=5)
+    fake.add_title("tv", 71912, "The Witcher", seasons=3)
+    return fake, ids
+
+
+async def make_world(flavour: str, provider_name: str = "jellyseerr", **settings: object) -> World:
+    fake, ids = make_fake(flavour)
+    title = "Jellyseerr" if provider_name == "jellyseerr" else "Overseerr"
+    provider = SeerrProvider(
+        ProviderInfo(name=provider_name, title=title, version="test", capabilities=SEERR_CAPABILITIES),
+        transport=fake.transport(),
+    )
+    host = PluginHost(load_entry_points=False, settings=MemorySettings()).load()
+    host.register(provider, provider_name)
+    host.use(provider_name)
+    host.set_settings(provider_name, {"url": BASE, "api_key": fake.api_key, **settings})
+    return World(fake, host, provider, ids)
+
+
+@pytest.fixture(params=FLAVOURS)
+async def world(request) -> AsyncIterator[World]:
+    built = await make_world(request.param)
+    yield built
+    await built.host.aclose()
+
+
+def alice() -> ApertureUser:
+    return ApertureUser("alice")
+
+
+# -- connection test --------------------------------------------------------------------------
+
+
+async def test_connection_report_names_product_version_and_acting_user(world):
+    report = await world.host.test_connection()
+    assert report.ok, report.problems
+    assert report.product == PRODUCT[world.fake.flavour]
+    assert report.version == VERSION[world.fake.flavour]
+    assert report.acting_user.endswith("(id 1)")
+    assert report.is_admin is True
+    other_product = [p.code for p in report.problems if p.code == "other_product"]
+    assert other_product == ([] if world.fake.flavour != "overseerr" else ["other_product"])
+
+
+async def test_the_overseerr_plugin_on_a_jellyseerr_server_works_and_says_so():
+    world = await make_world("jellyseerr", provider_name="overseerr")
+    report = await world.host.test_connection()
+    assert report.ok
+    [warning] = report.problems
+    assert warning.code == "other_product"
+    assert "This is a Jellyseerr server" in warning.message
+    answers = await world.host.lookup([MATRIX], alice())
+    assert answers[0].state is RequestState.REQUESTABLE
+    await world.host.aclose()
+
+
+async def test_a_wrong_key_is_reported_with_the_fix(world):
+    world.host.set_settings(world.host.active_provider().name, {"url": BASE, "api_key": "FAKE-WRONG-KEY-1"})
+    report = await world.host.test_connection()
+    assert not report.ok
+    problem = report.problems[-1]
+    assert problem.code == "invalid_api_key"
+    assert "API key is invalid or expired" in problem.hints
+
+
+async def test_csrf_protection_is_reported(world):
+    world.fake.csrf_protection = True
+    report = await world.host.test_connection()
+    assert [p.code for p in report.problems if p.severity == "error"] == ["csrf_enabled"]
+
+
+async def test_a_login_page_is_not_a_seerr_server(world):
+    world.fake.html_login_page = True
+    report = await world.host.test_connection()
+    assert [p.code for p in report.problems] == ["unsupported_server"]
+    assert "HTML page" in report.problems[0].message
+
+
+# -- availability -------------------------------------------------------------------------------
+
+
+async def test_a_discovery_page_in_order_from_the_media_table_without_tmdb_calls(world):
+    fake = world.fake
+    fake.add_media("movie", 27205, status=5)  # Inception available
+    fake.add_media("tv", 1396, status=4, season_statuses={1: 5, 2: 5, 3: 1, 4: 1, 5: 1})
+    page = [MATRIX, INCEPTION, BREAKING_BAD, THRONES]
+    answers = await world.host.lookup(page, alice())
+    assert [a.item for a in answers] == page
+    assert [a.state for a in answers] == [
+        RequestState.REQUESTABLE,
+        RequestState.AVAILABLE,
+        RequestState.PARTIALLY_AVAILABLE,
+        RequestState.REQUESTABLE,
+    ]
+    assert answers[0].can_request and answers[0].color == "blue"
+    assert answers[1].color == "purple" and not answers[1].can_request
+    assert answers[2].requestable_seasons == (3, 4, 5) and answers[2].can_request
+    assert fake.call_count("tmdb") == 0
+
+
+async def test_request_flow_states_are_seen_on_the_card(world):
+    fake, host = world.fake, world.host
+    result = await host.submit_request(MATRIX, alice())
+    assert result.state is RequestState.PENDING
+    request_id = int(result.request_id)
+    assert (await host.lookup([MATRIX], alice()))[0].state is RequestState.PENDING
+    fake.approve(request_id)
+    world.runtime().index_is_stale()
+    assert (await host.lookup([MATRIX], alice()))[0].state is RequestState.APPROVED
+    eta = datetime.now(UTC) + timedelta(minutes=12)
+    fake.set_download(request_id, fraction=0.4, eta=eta)
+    world.runtime().index.mark_stale()
+    [card] = await host.lookup([MATRIX], alice())
+    assert card.state is RequestState.PROCESSING and card.color == "orange"
+    assert card.progress.fraction == pytest.approx(0.4, abs=0.01)
+    assert abs((card.progress.eta - eta).total_seconds()) < 2
+    fake.mark_available(request_id)
+    world.runtime().index_is_stale()
+    [card] = await host.lookup([MATRIX], alice())
+    assert card.state is RequestState.AVAILABLE
+
+
+async def test_declined_and_failed_are_shown_to_the_requester(world):
+    fake, host = world.fake, world.host
+    declined = await host.submit_request(MATRIX, alice())
+    failed = await host.submit_request(INCEPTION, alice())
+    fake.decline(int(declined.request_id))
+    fake.approve(int(failed.request_id))
+    fake.fail(int(failed.request_id))
+    world.runtime().forget_user_data(world.ids["alice"])
+    world.runtime().index_is_stale()
+    declined_card, failed_card = await host.lookup([MATRIX, INCEPTION], alice())
+    assert (declined_card.state, declined_card.color) == (RequestState.DECLINED, "red")
+    assert failed_card.state is RequestState.FAILED
+    # someone else does not see alice's decline as theirs
+    [for_carol] = await host.lookup([MATRIX], ApertureUser("carol"))
+    assert for_carol.state is RequestState.REQUESTABLE
+
+
+@pytest.mark.parametrize("flavour", ["jellyseerr", "seerr"])
+async def test_blocklisted_and_deleted_follow_the_product(flavour):
+    world = await make_world(flavour)
+    world.fake.blocklist("movie", 603)
+    world.fake.add_media("movie", 155, status=5)
+    world.fake.remove_from_library("movie", 155)
+    blocked, removed = await world.host.lookup([MATRIX, DARK_KNIGHT], alice())
+    assert blocked.state is RequestState.BLOCKLISTED and not blocked.can_request
+    assert removed.state is RequestState.REQUESTABLE
+    assert "removed" in removed.reason
+    with pytest.raises(BlocklistedError):
+        await world.host.submit_request(MATRIX, alice())
+    await world.host.aclose()
+
+
+async def test_status_6_on_overseerr_135_is_deleted_not_blocklisted():
+    from aperture_overseerr.availability import Viewer, availability_for
+    from aperture_overseerr.models import MediaRow, SeerrUser
+    from aperture_overseerr.profiles import OVERSEERR_135
+
+    row = MediaRow(1, "movie", 603, 6, 1, None)
+    viewer = Viewer(SeerrUser(2, 32, "alice"))
+    answer = availability_for(MATRIX, row, viewer, None, OVERSEERR_135, False)
+    assert answer.state is RequestState.REQUESTABLE and "removed" in answer.reason
+
+
+async def test_4k_uses_status4k():
+    world = await make_world("seerr", default_4k=True)
+    world.fake.add_media("movie", 603, status=5, status4k=1)
+    [card] = await world.host.lookup([MATRIX], ApertureUser("carol"))
+    assert card.is_4k
+    assert card.state is RequestState.NOT_AVAILABLE  # carol may not request 4K
+    assert "4K" in card.reason
+    [admin_card] = await world.host.lookup([MATRIX], ApertureUser("admin"))
+    assert admin_card.state is RequestState.REQUESTABLE and admin_card.can_request
+    await world.host.aclose()
+
+
+async def test_who_cannot_request_sees_why(world):
+    fake, host = world.fake, world.host
+    guest, stranger, bob_tv = await host.lookup([MATRIX, MATRIX, THRONES], None), None, None
+    stranger = (await host.lookup([MATRIX], ApertureUser("stranger")))[0]
+    bob_tv = (await host.lookup([THRONES], ApertureUser("bob")))[0]
+    assert guest[0].reason == "sign in to request" and not guest[0].can_request
+    assert stranger.state is RequestState.NOT_AVAILABLE
+    assert stranger.reason == "your account is not linked to the request server"
+    assert "map the user by hand" in stranger.admin_reason
+    assert bob_tv.reason == "you do not have permission to request series"
+    assert "REQUEST or REQUEST_TV" in bob_tv.admin_reason
+    await host.submit_request(MATRIX, ApertureUser("dave"))
+    world.runtime().forget_user_data(world.ids["dave"])
+    dave_movie, dave_tv = await host.lookup([INCEPTION, THRONES], ApertureUser("dave"))
+    assert dave_movie.reason == "quota reached: 0 of 1 movie requests left; the window is 7 days"
+    assert dave_tv.can_request
+    assert fake.call_count("tmdb") == 1  # only the POST /request looked the title up
+
+
+# -- requests -----------------------------------------------------------------------------------
+
+
+async def test_requests_act_as_the_mapped_user(world):
+    fake, host = world.fake, world.host
+    pending = await host.submit_request(MATRIX, alice())
+    approved = await host.submit_request(INCEPTION, ApertureUser("carol"))
+    assert pending.state is RequestState.PENDING
+    assert approved.state is RequestState.APPROVED
+    assert fake.requests[int(pending.request_id)].requested_by == world.ids["alice"]
+    assert fake.requests[int(approved.request_id)].requested_by == world.ids["carol"]
+    posts = [c for c in fake.calls if c.method == "POST" and c.path.endswith("/request")]
+    assert [c.user_id for c in posts] == [world.ids["alice"], world.ids["carol"]]
+
+
+async def test_tv_requests_send_seasons_and_say_when_nothing_is_new(world):
+    host = world.host
+    first = await host.submit_request(THRONES, alice(), RequestOptions(seasons=(1, 2)))
+    assert first.seasons == (1, 2)
+    with pytest.raises(AlreadyRequestedError, match="every season asked for is already requested"):
+        await host.submit_request(THRONES, alice(), RequestOptions(seasons=(2, 1)))
+    everything = await host.submit_request(THRONES, ApertureUser("carol"), RequestOptions(seasons="all"))
+    assert 1 not in everything.seasons and 8 in everything.seasons
+
+
+async def test_a_duplicate_movie_returns_the_existing_request(world):
+    host = world.host
+    first = await host.submit_request(MATRIX, alice())
+    again = await host.submit_request(MATRIX, ApertureUser("carol"))
+    assert again.request_id == first.request_id
+    assert again.state is RequestState.PENDING
+    assert "already requested" in again.message
+
+
+async def test_refusals_are_the_right_errors(world):
+    fake, host = world.fake, world.host
+    with pytest.raises(PermissionDeniedError, match="permission to request series"):
+        await host.submit_request(THRONES, ApertureUser("bob"))
+    await host.submit_request(MATRIX, ApertureUser("dave"))
+    with pytest.raises(QuotaExceededError, match="0 of 1 movie requests left; the window is 7 days"):
+        await host.submit_request(INCEPTION, ApertureUser("dave"))
+    with pytest.raises(QuotaExceededError, match="3 seasons asked, but only 2 of 2 TV seasons left"):
+        await host.submit_request(THRONES, ApertureUser("dave"), RequestOptions(seasons=(1, 2, 3)))
+    with pytest.raises(UserNotMappedError):
+        await host.submit_request(MATRIX, ApertureUser("stranger"))
+    with pytest.raises(UnexpectedResponseError, match="TMDB"):
+        await host.submit_request(MediaRef.parse("movie:999999"), alice())
+    fake.add_media("movie", 155, status=5)
+    posts_before = len([c for c in fake.calls if c.method == "POST"])
+    with pytest.raises(AlreadyRequestedError, match="already in the library"):
+        await host.submit_request(DARK_KNIGHT, alice())
+    assert len([c for c in fake.calls if c.method == "POST"]) == posts_before
+
+
+async def test_server_side_quota_refusal_carries_the_numbers(world):
+    """The server refuses (403 "Movie Quota exceeded.") even when our cached quota said 1 left."""
+    fake, host = world.fake, world.host
+    await host.lookup([MATRIX], ApertureUser("dave"))  # caches dave's quota: 1 of 1 left
+    dave = fake.users[world.ids["dave"]]
+    fake.create_request(dave, {"mediaType": "movie", "mediaId": 155, "is4k": False})  # elsewhere
+    with pytest.raises(QuotaExceededError, match="Movie Quota exceeded") as caught:
+        await host.submit_request(INTERSTELLAR, ApertureUser("dave"))
+    assert "0 of 1 movie requests left; the window is 7 days" in str(caught.value)
+
+
+async def test_csrf_breaks_requests_with_a_clear_error(world):
+    world.fake.csrf_protection = True
+    with pytest.raises(Exception, match="CSRF protection") as caught:
+        await world.host.submit_request(MATRIX, alice())
+    assert any("Turn off CSRF Protection" in hint for hint in caught.value.hints)
+
+
+class CommitThenTimeout(httpx.AsyncBaseTransport):
+    """Lets the fake commit the first POST /request, then loses the answer (a read timeout)."""
+
+    def __init__(self, fake: FakeSeerr) -> None:
+        self.fake = fake
+        self.lost = 0
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        await request.aread()
+        response = self.fake.handle(request)
+        if request.method == "POST" and request.url.path.endswith("/request") and self.lost == 0:
+            self.lost += 1
+            raise httpx.ReadTimeout("read timed out", request=request)
+        return response
+
+
+@pytest.mark.parametrize("flavour", FLAVOURS)
+async def test_a_timeout_after_commit_never_files_twice(flavour):
+    world = await make_world(flavour)
+    world.provider.transport = CommitThenTimeout(world.fake)
+    world.host.set_settings("jellyseerr", {"url": BASE, "api_key": world.fake.api_key})
+    result = await world.host.submit_request(MATRIX, alice())
+    assert result.state is RequestState.PENDING
+    assert "answer was lost" in result.message
+    assert len([r for r in world.fake.requests.values() if r.requested_by == world.ids["alice"]]) == 1
+    await world.host.aclose()
+
+
+# -- polling ------------------------------------------------------------------------------------
+
+
+def tracked(result, user: ApertureUser, item: MediaRef) -> TrackedRequest:
+    return TrackedRequest(result.request_id, item, user, result.state, seasons=result.seasons)
+
+
+async def test_polling_emits_each_transition_at_a_bounded_cost(world):
+    fake, host = world.fake, world.host
+    movie = await host.submit_request(MATRIX, alice())
+    show = await host.submit_request(THRONES, alice(), RequestOptions(seasons=(1,)))
+    gone = await host.submit_request(INCEPTION, alice())
+    watching = [
+        tracked(movie, alice(), MATRIX),
+        tracked(show, alice(), THRONES),
+        tracked(gone, alice(), INCEPTION),
+    ]
+    first = await host.poll(watching)
+    assert first.changes == ()
+    # nothing changed: two cheap calls, whatever the number of tracked requests
+    before = len(fake.calls)
+    second = await host.poll(first.tracked)
+    assert second.changes == ()
+    assert len(fake.calls) - before == 2
+    assert fake.call_count("tmdb") == 3  # the three POSTs, nothing else
+    world.runtime().poller.progress_every = 0
+
+    fake.approve(int(movie.request_id))
+    fake.decline(int(show.request_id))
+    fake.delete_request(int(gone.request_id))
+    third = await host.poll(second.tracked)
+    assert {(c.request.request_id, c.previous, c.current) for c in third.changes} == {
+        (movie.request_id, RequestState.PENDING, RequestState.APPROVED),
+        (show.request_id, RequestState.PENDING, RequestState.DECLINED),
+        (gone.request_id, RequestState.PENDING, RequestState.NOT_AVAILABLE),
+    }
+    fake.set_download(int(movie.request_id), fraction=0.5)
+    fourth = await host.poll(third.tracked)
+    [change] = fourth.changes
+    assert (change.current, change.progress.fraction) == (
+        RequestState.PROCESSING,
+        pytest.approx(0.5, abs=0.01),
+    )
+    fake.restart()  # download status wiped: no step back to approved
+    fifth = await host.poll(fourth.tracked)
+    assert fifth.changes == ()
+    fake.mark_available(int(movie.request_id))
+    sixth = await host.poll(fifth.tracked)
+    assert [(c.previous, c.current) for c in sixth.changes] == [
+        (RequestState.PROCESSING, RequestState.AVAILABLE)
+    ]
+    assert await host.poll(sixth.tracked) == type(sixth)(sixth.tracked, ())
+
+
+# -- user mapping -------------------------------------------------------------------------------
+
+
+async def test_map_users_explains_each_user(world):
+    mappings = await world.host.map_users(
+        [alice(), ApertureUser("bob"), ApertureUser("dave"), ApertureUser("stranger")]
+    )
+    by_name = {m.user.name: m for m in mappings}
+    assert by_name["alice"].account_id == str(world.ids["alice"]) and by_name["alice"].method == "username"
+    assert by_name["bob"].may_request_movie and not by_name["bob"].may_request_tv
+    assert by_name["dave"].quota.startswith("1 of 1 movie requests left")
+    assert not by_name["stranger"].mapped and "map the user by hand" in by_name["stranger"].problems[0]
+
+
+async def test_map_and_unmap_by_hand(world):
+    host = world.host
+    mapping = await host.map_user(ApertureUser("stranger"), "carol")
+    assert (mapping.account_id, mapping.method) == (str(world.ids["carol"]), "manual")
+    [card] = await host.lookup([MATRIX], ApertureUser("stranger"))
+    assert card.can_request
+    with pytest.raises(UserNotMappedError, match="not a user on the server"):
+        await host.map_user(ApertureUser("other"), "nobody-here")
+    assert host.unmap_user("stranger") is True
+    assert host.unmap_user("stranger") is False

@@ -25,7 +25,7 @@ from aperture_overseerr.settings import DEFAULT_TIMEOUT, SETTINGS_SCHEMA, api_ke
 
 FAKE_KEY = "FAKE-KEY-abc123"
 PROVIDER = "jellyseerr"
-FIELDS = ("url", "api_key", "timeout", "verify_tls", "default_4k", "user_map")
+FIELDS = ("url", "api_key", "timeout", "verify_tls", "default_4k", "progress_interval", "user_map")
 VALID: dict[str, Any] = {"url": "http://jellyseerr:5055", "api_key": FAKE_KEY}
 
 
@@ -282,6 +282,7 @@ def test_defaults() -> None:
         "timeout": DEFAULT_TIMEOUT,
         "verify_tls": True,
         "default_4k": False,
+        "progress_interval": 60.0,
         "user_map": {},
     }
     assert DEFAULT_TIMEOUT == 10.0
@@ -317,6 +318,7 @@ def test_full_settings_round_trip() -> None:
         "timeout": 30.0,
         "verify_tls": False,
         "default_4k": True,
+        "progress_interval": 60.0,
         "user_map": {"alice": 12, "bob": "bob@example.org", "carol": 3},
     }
     # what was stored validates to itself

@@ -67,7 +67,7 @@ class SeerrRuntime:
         self.users = UserDirectory()
         self.quotas: TimedCache[int, Quota] = TimedCache(ttl=60.0)
         self.own_requests: TimedCache[int, dict[tuple[str, int, bool], MediaRequest]] = TimedCache(ttl=30.0)
-        self.poller = RequestPoller()
+        self.poller = RequestPoller(progress_every=float(settings.get("progress_interval", 60.0)))
         self._identity: ServerIdentity | None = None
         self._identity_lock = asyncio.Lock()
 

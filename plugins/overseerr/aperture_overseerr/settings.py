@@ -16,6 +16,8 @@ Fields (each invalid one gets its own message, and no message ever contains the 
   (``yes``/``no``, ``on``/``off``, ``enable``/``disable``, any case). Anything else – notably
   ``null`` or an empty list – is refused rather than read as false, so a blank line in a config
   file can never switch certificate checks off.
+* ``progress_interval`` – seconds between reads of download progress, 0–3600, default 60: the
+  server itself refreshes progress once a minute, so reading it more often only costs calls.
 * ``user_map`` – manual user mapping: Aperture username → server user id, username or email.
   A positive whole number, or text made only of the digits 0–9, is a server user id (``"7"`` →
   ``7``); other text is a username or email. Ids above 2**63 − 1 are refused.
@@ -27,6 +29,7 @@ see it echoed back (or logged) in the error.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -37,6 +40,7 @@ from aperture_hookspecs.settings import Secret
 DEFAULT_TIMEOUT = 10.0
 MIN_TIMEOUT = 1.0
 MAX_TIMEOUT = 300.0
+DEFAULT_PROGRESS_INTERVAL = 60.0
 MAX_USER_ID = 2**63 - 1
 
 _API_PATH = "/api/v1"
@@ -100,19 +104,27 @@ def api_key(value: Any) -> str:
     return key
 
 
-def timeout(value: Any) -> float:
-    """Validate a timeout in seconds: a number (or text holding one) from 1 to 300."""
-    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-        raise vol.Invalid("must be a number of seconds")
-    try:
-        seconds = float(value)
-    except ValueError:
-        raise vol.Invalid("must be a number of seconds") from None
-    except OverflowError:  # an int too large for a float
-        seconds = math.inf
-    if not math.isfinite(seconds) or not MIN_TIMEOUT <= seconds <= MAX_TIMEOUT:
-        raise vol.Invalid("must be between 1 and 300 seconds")
+def seconds_between(low: float, high: float) -> Callable[[Any], float]:
+    """A validator of a number of seconds from ``low`` to ``high`` (a number, or text holding one)."""
+
+    def seconds(value: Any) -> float:
+        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+            raise vol.Invalid("must be a number of seconds")
+        try:
+            number = float(value)
+        except ValueError:
+            raise vol.Invalid("must be a number of seconds") from None
+        except OverflowError:  # an int too large for a float
+            number = math.inf
+        if not math.isfinite(number) or not low <= number <= high:
+            raise vol.Invalid(f"must be between {low:g} and {high:g} seconds")
+        return number
+
     return seconds
+
+
+timeout = seconds_between(MIN_TIMEOUT, MAX_TIMEOUT)
+"""Validate a timeout in seconds: a number (or text holding one) from 1 to 300."""
 
 
 def boolean(value: Any) -> bool:
@@ -166,6 +178,7 @@ SETTINGS_SCHEMA = vol.Schema(
         vol.Optional("timeout", default=DEFAULT_TIMEOUT): timeout,
         vol.Optional("verify_tls", default=True): boolean,
         vol.Optional("default_4k", default=False): boolean,
+        vol.Optional("progress_interval", default=DEFAULT_PROGRESS_INTERVAL): seconds_between(0, 3600),
         vol.Optional("user_map", default=dict): vol.Schema({_user_map_name: _user_map_target}),
     }
 )

@@ -22,7 +22,7 @@ from typing import Any
 from aperture_hookspecs import ConnectionReport, InvalidSettingsError, secret_fields, validate_settings
 
 from .host import PluginHost
-from .secrets import SECRET_KEY_ENV, mask
+from .secrets import SECRET_KEY_ENV, SecretUnreadableError, mask
 from .store import SettingsStore
 
 REDACTED = "**REDACTED**"
@@ -39,11 +39,17 @@ class ConfigureOutcome:
     tested: bool
     settings: Mapping[str, Any]
 
+    @property
+    def saved_untested(self) -> bool:
+        """Saved although the connection test failed (``save_untested``)."""
+        return self.saved and self.report is not None and not self.report.ok
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "provider": self.provider,
             "saved": self.saved,
             "tested": self.tested,
+            "saved_untested": self.saved_untested,
             "report": self.report.to_dict() if self.report else None,
             "settings": dict(self.settings),
         }
@@ -55,11 +61,18 @@ async def configure(
     """Validate, test and (if the test passes, or ``save_untested``) save a provider's settings."""
     schema = host.settings_schema(name)
     secrets = secret_fields(schema)
-    stored = host.stored_settings(name) or {}
+    unreadable: SecretUnreadableError | None = None
+    try:
+        stored = host.stored_settings(name) or {}
+    except SecretUnreadableError as error:  # entering the key again is the way to recover
+        stored, unreadable = {}, error
     merged = {key: value for key, value in entered.items() if value is not None}
     for field in secrets:
-        if not str(merged.get(field) or "").strip() and stored.get(field):
-            merged[field] = stored[field]  # left empty: keep the stored secret
+        if not str(merged.get(field) or "").strip():
+            if unreadable is not None:
+                raise unreadable  # cannot keep a stored key that cannot be read: say so
+            if stored.get(field):
+                merged[field] = stored[field]  # left empty: keep the stored secret
     values = validate_settings(schema, merged, provider=name)
     report = await host.test_settings(name, values) if test else None
     saved = report is None or report.ok or save_untested
@@ -73,7 +86,7 @@ def masked_settings(host: PluginHost, name: str) -> dict[str, Any] | None:
     """A provider's saved settings for display: every secret masked, never in clear text."""
     record = host._provider(name)
     if isinstance(host.settings, SettingsStore):
-        return host.settings.masked(record.name)
+        return host.settings.masked(record.name, secret_fields(host.settings_schema(record.name)))
     stored = host.settings.get(record.name)
     if stored is None:
         return None
@@ -86,9 +99,14 @@ def rotate_master_key(host: PluginHost) -> int:
     store = host.settings
     if not isinstance(store, SettingsStore):
         raise InvalidSettingsError("This host keeps its settings in memory; there is nothing to rotate")
-    store.secrets.begin_rotation()
-    count = store.rotate_secrets()
-    store.secrets.finish_rotation()
+    # Both steps run under the store's write lock, so that no save (which encrypts under the
+    # newest key inside its own transaction) and no other rotation can come in between. A crash
+    # anywhere leaves every secret readable: the old keys stay in the file until step 3.
+    with store.transaction():
+        new_key = store.secrets.begin_rotation()  # 1: new key in front of the old ones
+        count = store.rotate_secrets()  # 2: re-encrypt (committed with the outer transaction)
+    with store.transaction():
+        store.secrets.finish_rotation(new_key)  # 3: drop the keys older than the new one
     return count
 
 
@@ -99,13 +117,39 @@ def _version(distribution: str) -> str | None:
         return None
 
 
-def redact(value: Any, secret_keys: frozenset[str]) -> Any:
-    """Replace the values of secret keys anywhere in nested data with :data:`REDACTED`."""
+def redact(value: Any, secret_keys: frozenset[str], secret_values: frozenset[str] = frozenset()) -> Any:
+    """Replace the values of secret keys anywhere in nested data with :data:`REDACTED`.
+
+    Any string containing one of ``secret_values`` (say, an error message in which a plugin
+    echoed its API key) has that value replaced too.
+    """
     if isinstance(value, Mapping):
-        return {k: (REDACTED if k in secret_keys else redact(v, secret_keys)) for k, v in value.items()}
+        return {
+            k: (REDACTED if k in secret_keys else redact(v, secret_keys, secret_values))
+            for k, v in value.items()
+        }
     if isinstance(value, list | tuple):
-        return [redact(v, secret_keys) for v in value]
+        return [redact(v, secret_keys, secret_values) for v in value]
+    if isinstance(value, str):
+        for secret in secret_values:
+            value = value.replace(secret, REDACTED)
     return value
+
+
+def _known_secrets(host: PluginHost, store: SettingsStore | None) -> frozenset[str]:
+    """The stored secret values that can be read (to scrub them from free text)."""
+    if store is not None:
+        found = set(store.readable_secrets())
+    else:
+        found = set()
+        for status in host.providers():
+            try:
+                schema = host.settings_schema(status.record.name)
+                stored = host.settings.get(status.record.name) or {}
+            except Exception:  # diagnostics must not fail because one provider does
+                continue
+            found.update(str(stored[k]) for k in secret_fields(schema) if stored.get(k))
+    return frozenset(value for value in found if len(value) >= 4)
 
 
 def diagnostics(host: PluginHost) -> dict[str, Any]:
@@ -118,12 +162,12 @@ def diagnostics(host: PluginHost) -> dict[str, Any]:
         entry = status.to_dict()
         try:
             secrets = secret_fields(host.settings_schema(name))
-            stored = store.masked(name) if store else host.settings.get(name)
+            stored = store.masked(name, secrets) if store else host.settings.get(name)
             entry["settings"] = redact(stored, secrets) if stored is not None else None
         except Exception as error:  # diagnostics must not fail because one provider does
             entry["settings_error"] = f"{type(error).__name__}: {error}"
         providers.append(entry)
-    return {
+    document = {
         "versions": {
             "python": platform.python_version(),
             "platform": platform.platform(terse=True),
@@ -142,3 +186,4 @@ def diagnostics(host: PluginHost) -> dict[str, Any]:
         "last_errors": store.last_errors() if store else [],
         "schema_version": store.schema_version if store else None,
     }
+    return redact(document, frozenset(), _known_secrets(host, store))

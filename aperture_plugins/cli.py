@@ -21,7 +21,6 @@ import asyncio
 import json
 import logging
 import sys
-import tempfile
 from collections.abc import Sequence
 from typing import Any
 
@@ -51,8 +50,6 @@ EXIT_CANNOT_CONNECT = 3
 EXIT_UNAUTHORIZED = 4
 EXIT_UNEXPECTED = 5
 EXIT_REFUSED = 6
-
-DEMO_ITEMS = ("movie:603", "tv:1399", "movie:27205", "tv:94997")
 
 
 def exit_code_for(error: ApertureError) -> int:
@@ -412,26 +409,22 @@ def diagnostics(ctx: click.Context, as_json: bool) -> None:
 
 
 @cli.command()
-@click.pass_context
-def demo(ctx: click.Context) -> None:
-    """Run the embedded demo in a temporary data directory: providers, then Discovery badges."""
-    out = Output(False)
-    with tempfile.TemporaryDirectory(prefix="aperture-demo-") as data_dir:
-        host = PluginHost(data_dir).load()
-        out.print("[bold]Aperture request providers[/] – demo in a temporary data directory:")
-        out.print(data_dir, soft_wrap=True)
-        out.print(render.providers_table(host.providers()))
-        if host.broken:
-            out.print(render.broken_table(host.broken))
-        items = [MediaRef.parse(text) for text in DEMO_ITEMS]
-        provider = host.active_provider()
-        title = provider.info.title if provider.info else provider.name
-        for user in (None, ApertureUser("alice")):
-            answers = asyncio.run(_lookup(host, items, user))
-            out.print(render.availability_table(title, user.name if user else None, answers))
-        out.print(
-            "\nNo request provider is configured, so every card is Not Available and Discovery still "
-            "works. Make one active with: aperture-plugins use jellyseerr"
+@click.option("--keep", is_flag=True, help="Leave the fake server running afterwards (until Ctrl-C).")
+@json_option
+def demo(keep: bool, as_json: bool) -> None:
+    """The whole Request Flow against an embedded fake Jellyseerr: configure, map, Discovery,
+    request, approve, download, available. Deterministic; cleans up after itself."""
+    from .demo import run_demo
+
+    console = Console(stderr=as_json, highlight=False)
+    record = asyncio.run(run_demo(console, keep=keep))
+    if as_json:
+        Output(True).json(
+            {
+                "server_url": record.server_url,
+                "states": [{"item": item, "state": state.value} for item, state in record.states],
+                "events": [change.to_dict() for change in record.events],
+            }
         )
 
 

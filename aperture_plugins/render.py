@@ -6,13 +6,20 @@ Only presentation lives here; every table has a ``--json`` twin built from the t
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from aperture_hookspecs import ApertureError, Availability, ConnectionReport, RequestState, Severity
+from aperture_hookspecs import (
+    AccountMapping,
+    ApertureError,
+    Availability,
+    ConnectionReport,
+    RequestState,
+    Severity,
+)
 
 from .host import ProviderStatus
 from .loading import BrokenPlugin, PluginRecord
@@ -79,7 +86,13 @@ def broken_table(broken: Sequence[BrokenPlugin]) -> Table:
     return table
 
 
-def availability_table(provider_title: str, user: str | None, answers: Sequence[Availability]) -> Table:
+def availability_table(
+    provider_title: str,
+    user: str | None,
+    answers: Sequence[Availability],
+    names: Mapping[tuple[str, int], str] | None = None,
+) -> Table:
+    """Discovery badges; ``names`` maps ``(media_type, tmdb_id)`` to a title to show beside the id."""
     who = f"for {user}" if user else "for a guest"
     table = Table(title=f"Discovery badges from {provider_title} {who}", title_justify="left")
     for column in ("title", "badge", "request?", "reason"):
@@ -88,7 +101,43 @@ def availability_table(provider_title: str, user: str | None, answers: Sequence[
         reason = answer.reason or ""
         if answer.progress and answer.progress.fraction is not None:
             reason = f"{answer.progress.fraction:.0%} downloaded" + (f"; {reason}" if reason else "")
-        table.add_row(str(answer.item), badge(answer.state), yes_no(answer.can_request), reason)
+        if answer.requestable_seasons:
+            seasons = ", ".join(str(n) for n in answer.requestable_seasons)
+            reason += f"{'; ' if reason else ''}seasons {seasons} may be requested"
+        name = (names or {}).get((answer.item.media_type.value, answer.item.tmdb_id))
+        label = f"{name} ({answer.item})" if name else str(answer.item)
+        table.add_row(label, badge(answer.state), yes_no(answer.can_request), reason)
+    return table
+
+
+def mappings_table(mappings: Sequence[AccountMapping]) -> Table:
+    """The user-mapping table: who acts as whom, how matched, what they may do, problems."""
+    table = Table(title="User mapping", title_justify="left")
+    for column in (
+        "Aperture user",
+        "server user",
+        "matched by",
+        "movie",
+        "TV",
+        "4K",
+        "auto-approve",
+        "quota",
+        "problems",
+    ):
+        table.add_column(column)
+    for m in mappings:
+        account = f"{m.account_name} (id {m.account_id})" if m.mapped else Text("not mapped", style="red")
+        table.add_row(
+            m.user.name,
+            account,
+            m.method or "",
+            yes_no(m.may_request_movie),
+            yes_no(m.may_request_tv),
+            yes_no(m.may_request_4k),
+            yes_no(m.auto_approve),
+            m.quota or "",
+            Text("; ".join(m.problems), style="yellow") if m.problems else "",
+        )
     return table
 
 

@@ -105,12 +105,30 @@ class SecretBox:
             return [self._create_key_file()]
 
     def _create_key_file(self) -> bytes:
+        """Create the key file, complete, or use the one another process created first.
+
+        The key is written to a private temporary file which is then hard-linked into place:
+        the link fails if the key file exists, and no process can ever see it half-written
+        (with ``O_EXCL`` on the key file itself, a second process could read it empty).
+        """
         key = Fernet.generate_key()
         self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        temporary = self._write_temporary([key])
+        try:
+            os.link(temporary, self.key_file)
+        except FileExistsError:  # another process created it first: use that one
+            return self._keys(create=False)[0]
+        except OSError:  # no hard links here (some file systems): exclusive create instead
+            return self._create_key_file_exclusively(key)
+        finally:
+            temporary.unlink(missing_ok=True)
+        return key
+
+    def _create_key_file_exclusively(self, key: bytes) -> bytes:
         try:
             descriptor = os.open(self.key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:  # another process created it first: use that one
-            return _parse_keys(self.key_file.read_text(encoding="ascii"), str(self.key_file))[0]
+        except FileExistsError:
+            return self._keys(create=False)[0]
         with os.fdopen(descriptor, "w", encoding="ascii") as stream:
             stream.write(key.decode() + "\n")
             stream.flush()
@@ -144,8 +162,13 @@ class SecretBox:
 
     # -- rotation of the key file -----------------------------------------------------------
 
-    def begin_rotation(self) -> None:
-        """Step 1: put a new key in front of the current ones (key file only)."""
+    def begin_rotation(self) -> bytes:
+        """Step 1: put a new key in front of the current ones (key file only); returns the new key.
+
+        Run it, the re-encryption and :meth:`finish_rotation` while holding the settings
+        store's write lock (:func:`aperture_plugins.admin.rotate_master_key` does), so that
+        two rotations, or a rotation and a save, cannot interleave.
+        """
         if self.from_environment:
             keys = self._keys(create=False)
             if len(keys) < 2:
@@ -156,24 +179,44 @@ class SecretBox:
                         _key_hint(SECRET_KEY_ENV),
                     ),
                 )
-            return
+            return keys[0]
         keys = self._keys(create=True)
-        self._write_keys([Fernet.generate_key(), *keys])
+        new_key = Fernet.generate_key()
+        self._write_keys([new_key, *keys])
+        return new_key
 
-    def finish_rotation(self) -> None:
-        """Step 3: keep only the newest key (key file only)."""
+    def finish_rotation(self, new_key: bytes | None = None) -> None:
+        """Step 3: drop the keys older than ``new_key`` (default: all but the newest; key file only).
+
+        Keys in front of ``new_key`` (put there by a later rotation) are kept.
+        """
         if self.from_environment:
             return
-        self._write_keys(self._keys(create=False)[:1])
+        keys = self._keys(create=False)
+        keep = keys.index(new_key) + 1 if new_key in keys else 1
+        if keep < len(keys):
+            self._write_keys(keys[:keep])
+
+    def _write_temporary(self, keys: Sequence[bytes]) -> Path:
+        temporary = self.key_file.with_name(f".{KEY_FILE_NAME}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
+        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            with os.fdopen(descriptor, "w", encoding="ascii") as stream:
+                stream.write("".join(key.decode() + "\n" for key in keys))
+                stream.flush()
+                os.fsync(stream.fileno())
+        except BaseException:
+            temporary.unlink(missing_ok=True)
+            raise
+        return temporary
 
     def _write_keys(self, keys: Sequence[bytes]) -> None:
-        temporary = self.key_file.with_name(f".{KEY_FILE_NAME}.tmp")
-        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(descriptor, "w", encoding="ascii") as stream:
-            stream.write("".join(key.decode() + "\n" for key in keys))
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, self.key_file)
+        temporary = self._write_temporary(keys)
+        try:
+            os.replace(temporary, self.key_file)
+        except BaseException:
+            temporary.unlink(missing_ok=True)
+            raise
 
 
 def _recovery(what: str) -> tuple[str, ...]:

@@ -30,9 +30,10 @@ from aperture_hookspecs import (
     TrackedRequest,
 )
 
-from .secrets import SecretBox, mask
+from .secrets import SecretBox, SecretUnreadableError, mask
 
 DATABASE_FILE_NAME = "aperture.db"
+UNREADABLE = "unreadable (enter it again)"
 
 MIGRATIONS: tuple[str, ...] = (
     # 1: settings, tracked requests, caches, last errors
@@ -100,10 +101,14 @@ class SettingsStore:
         if connection is None:
             self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
             connection = sqlite3.connect(self.path, timeout=10.0, isolation_level=None)
-            connection.execute("PRAGMA busy_timeout = 10000")
-            connection.execute("PRAGMA journal_mode = WAL")
-            connection.execute("PRAGMA synchronous = NORMAL")
-            self._migrate(connection)
+            try:
+                connection.execute("PRAGMA busy_timeout = 10000")
+                connection.execute("PRAGMA journal_mode = WAL")
+                connection.execute("PRAGMA synchronous = NORMAL")
+                self._migrate(connection)
+            except BaseException:
+                connection.close()
+                raise
             self._local.connection = connection
         return connection
 
@@ -111,6 +116,12 @@ class SettingsStore:
         connection.execute("BEGIN IMMEDIATE")
         try:
             version = connection.execute("PRAGMA user_version").fetchone()[0]
+            if version > len(MIGRATIONS):
+                raise ApertureError(
+                    f"{self.path} was written by a newer version of aperture-plugins "
+                    f"(schema {version}; this version knows {len(MIGRATIONS)})",
+                    hints=("Upgrade aperture-plugins, or restore the data directory from a backup",),
+                )
             for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
                 for statement in filter(str.strip, script.split(";")):
                     connection.execute(statement)
@@ -122,8 +133,22 @@ class SettingsStore:
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction (taken at once, so writers queue instead of failing)."""
+        """One write transaction (taken at once, so writers queue instead of failing).
+
+        Inside another one it is a savepoint: its changes are undone on an exception, and
+        the outer transaction decides whether everything is committed.
+        """
         connection = self._connection()
+        if connection.in_transaction:
+            connection.execute("SAVEPOINT nested")
+            try:
+                yield connection
+            except BaseException:
+                connection.execute("ROLLBACK TO nested")
+                connection.execute("RELEASE nested")
+                raise
+            connection.execute("RELEASE nested")
+            return
         connection.execute("BEGIN IMMEDIATE")
         try:
             yield connection
@@ -153,20 +178,26 @@ class SettingsStore:
         )
         if row is None:
             return None
-        values = json.loads(row[0])
-        for name, envelope in json.loads(row[1]).items():
+        values = _plain(row[0], provider)
+        for name, envelope in _envelopes(row[1], provider).items():
             values[name] = self.secrets.decrypt(envelope, f"the {name} of {provider}")
         return values
 
     def set(
         self, provider: str, values: Mapping[str, Any], secret_fields: frozenset[str] = frozenset()
     ) -> None:
-        """Save validated settings in one transaction, encrypting ``secret_fields``."""
+        """Save validated settings in one transaction, encrypting ``secret_fields``.
+
+        The secrets are encrypted inside the transaction, under the store's write lock, so a
+        key rotation in another process cannot slip between reading the master key and saving.
+        """
         plain = {k: v for k, v in values.items() if k not in secret_fields}
-        secrets = {
-            k: self.secrets.encrypt(str(v)) for k, v in values.items() if k in secret_fields and v is not None
-        }
         with self.transaction() as connection:
+            secrets = {
+                k: self.secrets.encrypt(str(v))
+                for k, v in values.items()
+                if k in secret_fields and v is not None
+            }
             connection.execute(
                 "INSERT INTO provider_settings (provider, plain_json, secrets_json, updated_at) "
                 "VALUES (?, ?, ?, ?) "
@@ -175,8 +206,12 @@ class SettingsStore:
                 (provider, json.dumps(plain, sort_keys=True), json.dumps(secrets, sort_keys=True), _now()),
             )
 
-    def masked(self, provider: str) -> dict[str, Any] | None:
-        """The settings as a UI may show them: secrets masked, never in clear text."""
+    def masked(self, provider: str, secret_fields: frozenset[str] = frozenset()) -> dict[str, Any] | None:
+        """The settings as a UI may show them: secrets masked, never in clear text.
+
+        A secret that cannot be decrypted shows as :data:`UNREADABLE`; ``secret_fields`` names
+        the fields to mark so when the stored secrets are damaged as a whole.
+        """
         row = (
             self._connection()
             .execute("SELECT plain_json, secrets_json FROM provider_settings WHERE provider = ?", (provider,))
@@ -184,13 +219,34 @@ class SettingsStore:
         )
         if row is None:
             return None
-        values = json.loads(row[0])
-        for name, envelope in json.loads(row[1]).items():
+        values = _plain(row[0], provider)
+        try:
+            envelopes = _envelopes(row[1], provider)
+        except SecretUnreadableError:
+            return {**values, **dict.fromkeys(secret_fields or ("secrets",), UNREADABLE)}
+        for name, envelope in envelopes.items():
             try:
                 values[name] = mask(self.secrets.decrypt(envelope, f"the {name} of {provider}"))
             except ApertureError:
-                values[name] = "unreadable (enter it again)"
+                values[name] = UNREADABLE
         return values
+
+    def readable_secrets(self) -> list[str]:
+        """Every stored secret that can be decrypted, in clear text (to scrub it from reports)."""
+        found = []
+        for provider, secrets_json in self._connection().execute(
+            "SELECT provider, secrets_json FROM provider_settings"
+        ):
+            try:
+                envelopes = _envelopes(secrets_json, provider)
+            except ApertureError:
+                continue
+            for envelope in envelopes.values():
+                try:
+                    found.append(self.secrets.decrypt(envelope))
+                except ApertureError:
+                    continue
+        return found
 
     def providers_with_settings(self) -> list[str]:
         rows = (
@@ -209,7 +265,7 @@ class SettingsStore:
             for provider, secrets_json in rows:
                 secrets = {
                     name: self.secrets.rotate(envelope, f"the {name} of {provider}")
-                    for name, envelope in json.loads(secrets_json).items()
+                    for name, envelope in _envelopes(secrets_json, provider).items()
                 }
                 connection.execute(
                     "UPDATE provider_settings SET secrets_json = ? WHERE provider = ?",
@@ -315,6 +371,37 @@ class SettingsStore:
         return [
             dict(zip(("provider", "operation", "code", "message", "at"), row, strict=True)) for row in rows
         ]
+
+
+def _plain(text: str, provider: str) -> dict[str, Any]:
+    try:
+        values = json.loads(text)
+    except ValueError:
+        values = None
+    if not isinstance(values, dict):
+        raise ApertureError(
+            f"The stored settings of {provider} are damaged",
+            hints=(f"Enter them again: aperture-plugins configure {provider} --url URL --api-key-stdin",),
+            provider=provider,
+        )
+    return values
+
+
+def _envelopes(text: str, provider: str) -> dict[str, str]:
+    """The encrypted secrets of a row; damaged data is a :class:`SecretUnreadableError`."""
+    try:
+        envelopes = json.loads(text)
+    except ValueError:
+        envelopes = None
+    if not isinstance(envelopes, dict) or not all(isinstance(v, str) for v in envelopes.values()):
+        raise SecretUnreadableError(
+            f"The stored secrets of {provider} are damaged and cannot be decrypted",
+            hints=(
+                f"Enter the API key again: aperture-plugins configure {provider} --url URL --api-key-stdin",
+            ),
+            provider=provider,
+        )
+    return envelopes
 
 
 def _progress(data: dict[str, Any] | None) -> DownloadProgress | None:

@@ -1,7 +1,8 @@
 """Shared fixtures: an isolated data directory, and throwaway installed distributions.
 
 No test reads the developer's real data directory or depends on the environment's plugin
-switches. ``install_distribution`` writes a real ``*.dist-info`` with an ``entry_points.txt``
+switches. Every test also runs under the leak check: logging is captured at DEBUG for every
+logger, and the test fails if the fake API key :data:`CANARY` shows up in any record. ``install_distribution`` writes a real ``*.dist-info`` with an ``entry_points.txt``
 onto ``sys.path``, so third-party plugins are found through the very same entry-point loading
 path as the built-in Seerr providers.
 """
@@ -9,6 +10,7 @@ path as the built-in Seerr providers.
 from __future__ import annotations
 
 import importlib
+import logging
 import sys
 import textwrap
 from collections.abc import Callable, Iterator
@@ -17,6 +19,49 @@ from pathlib import Path
 import pytest
 
 InstallDistribution = Callable[..., Path]
+
+#: The fake API key the leak scenarios use: it must never appear in a log record, at any level.
+CANARY = "FAKE-KEY-CANARY-7f3a9c"
+
+
+@pytest.fixture(autouse=True)
+def no_canary_in_logs(caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Capture every log record at DEBUG, and fail the test if :data:`CANARY` is in one of them.
+
+    The CLI calls ``logging.basicConfig(force=True)``, which removes every root handler (the
+    capture's too) and sets the root level. Wrapped here: after it runs, the new handlers keep
+    the level the CLI chose (so stderr shows what it would have), the capture handler is put
+    back and the root logger lets DEBUG records through to it.
+    """
+    caplog.set_level(logging.DEBUG)
+    basic_config = logging.basicConfig
+
+    def capturing_basic_config(**kwargs: object) -> None:
+        basic_config(**kwargs)
+        root = logging.getLogger()
+        for handler in root.handlers:
+            handler.setLevel(max(handler.level, root.level))
+        if caplog.handler not in root.handlers:
+            root.addHandler(caplog.handler)
+        root.setLevel(logging.DEBUG)
+
+    monkeypatch.setattr(logging, "basicConfig", capturing_basic_config)
+    yield
+    # Each phase has its own capture handler: look at all of them, not only teardown's.
+    records = [*caplog.get_records("setup"), *caplog.get_records("call"), *caplog.records]
+    leaked = sorted({record.name for record in records if CANARY in _record_text(record)})
+    assert not leaked, f"the fake API key leaked into log records of {leaked}"
+
+
+_FORMATTER = logging.Formatter("%(levelname)s %(name)s %(message)s")
+
+
+def _record_text(record: logging.LogRecord) -> str:
+    """A record as a handler would write it, traceback included."""
+    try:
+        return _FORMATTER.format(record)
+    except Exception:  # a record that cannot be formatted: check its raw parts
+        return f"{record.msg!r} {record.args!r} {record.exc_info!r}"
 
 
 @pytest.fixture(autouse=True)

@@ -150,13 +150,36 @@ def test_data_dir_option_wins_over_the_environment(capsys, tmp_path):
     assert (elsewhere / "config.toml").exists()
 
 
-def test_demo_runs_and_cleans_up(capsys):
-    code, out, _ = run(capsys, "demo")
+def test_demo_goes_through_the_whole_request_flow(capsys):
+    code, document = run_json(capsys, "demo")
     assert code == 0
-    assert "Request providers" in out and "Not Available" in out and "for alice" in out
-    temporary = out.split("temporary data directory:\n", 1)[1].split("\n", 1)[0]
+    movie = [s["state"] for s in document["states"] if s["item"] == "movie:157336"]
+    show = [s["state"] for s in document["states"] if s["item"] == "tv:1399"]
+    for states in (movie, show):
+        assert states == ["pending", "approved", "processing", "available"]
+    assert {e["user"] for e in document["events"]} == {"alice"}
+
+
+def test_demo_without_a_terminal_prints_no_control_characters_and_cleans_up(data_dir):
+    script = shutil.which("aperture-plugins", path=str(Path(sys.executable).parent))
+    done = subprocess.run([script, "demo"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "\x1b" not in done.stdout
+    for fragment in (
+        "Connection OK",
+        "User mapping",
+        "Discovery badges",
+        "Pending",
+        "downloaded",
+        "Available",
+    ):
+        assert fragment in done.stdout
+    assert "available for recommendations" in done.stdout
+    lines = done.stdout.splitlines()
+    temporary = lines[lines.index("Temporary data directory:") + 1]
     assert "aperture-demo-" in temporary
     assert not Path(temporary).exists()
+    assert "FAKE-DEMO-KEY" not in done.stdout + done.stderr
 
 
 def test_the_installed_console_script_with_a_third_party_distribution(install_distribution, data_dir):

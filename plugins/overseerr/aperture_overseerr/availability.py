@@ -79,6 +79,8 @@ def progress_of(items: tuple[DownloadItem, ...], seasons: set[int] | None = None
 
 def describe_quota(quota: Quota) -> str:
     """One sentence with the numbers: "3 of 5 movie requests left (7 days); TV unlimited"."""
+    if quota.movie.limit is None and quota.tv.limit is None:
+        return "unlimited"
     parts = []
     for part, unit in ((quota.movie, "movie requests"), (quota.tv, "TV seasons")):
         if part.limit is None:

@@ -1,0 +1,942 @@
+"""``FakeSeerr``: a stateful, in-process fake of Overseerr 1.34, Jellyseerr 2.7.3 and Seerr 3.1.
+
+This module owns the fake's state and its domain rules (request creation and its order of
+checks, approval, completion, quotas, download progress, faults, the clock) and the three ways
+to reach it: :meth:`FakeSeerr.handle` (a function), :meth:`FakeSeerr.transport` (an
+``httpx.MockTransport``) and :meth:`FakeSeerr.serve` (real HTTP on a loopback port). The HTTP
+surface (routing, the OpenAPI validator's traps, authentication, JSON shapes) is in
+``fake_routes``; the per-flavour differences are in ``fake_flavours.FLAVOURS``.
+
+Behaviour follows ``shared/reference/seerr-api-notes.md``; see the README of this package
+(``__init__``) for what is approximated.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import re
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import httpx
+
+from .fake_flavours import (
+    ADMIN,
+    AUTO_APPROVE,
+    AUTO_APPROVE_4K,
+    AUTO_APPROVE_4K_MOVIE,
+    AUTO_APPROVE_4K_TV,
+    AUTO_APPROVE_MOVIE,
+    AUTO_APPROVE_TV,
+    FLAVOURS,
+    MANAGE_REQUESTS,
+    MANAGE_USERS,
+    MEDIA_AVAILABLE,
+    MEDIA_BLOCKLISTED,
+    MEDIA_DELETED,
+    MEDIA_PARTIALLY_AVAILABLE,
+    MEDIA_PENDING,
+    MEDIA_PROCESSING,
+    MEDIA_UNKNOWN,
+    REQUEST,
+    REQUEST_4K,
+    REQUEST_4K_MOVIE,
+    REQUEST_4K_TV,
+    REQUEST_APPROVED,
+    REQUEST_COMPLETED,
+    REQUEST_DECLINED,
+    REQUEST_FAILED,
+    REQUEST_MOVIE,
+    REQUEST_PENDING,
+    REQUEST_TV,
+    USER_JELLYFIN,
+    USER_LOCAL,
+    USER_PLEX,
+    Flavour,
+    FlavourTraits,
+    has_permission,
+)
+from .fake_routes import FakeRouter, classify_kind, strip_prefix
+from .fake_state import (
+    FakeHttpError,
+    Fault,
+    MediaRecord,
+    MediaType,
+    RecordedCall,
+    RequestRecord,
+    SeasonRecord,
+    SeasonRequestRecord,
+    TitleRecord,
+    UserRecord,
+    iso,
+    message_error,
+)
+
+
+class FakeSeerr:
+    """A fake Seerr-family server; every method is thread-safe (one re-entrant lock).
+
+    State: ``users``, ``media`` (keyed by local media id), ``requests`` (keyed by request id) hold
+    the records of ``fake_state``; ``titles`` is the fake TMDB catalogue keyed by
+    ``(media_type, tmdb_id)``. ``calls`` lists every HTTP exchange as a ``RecordedCall``.
+
+    *arr configuration (not in the original brief, all optional): ``radarr`` / ``sonarr`` (a
+    default server exists: approval pushes to it and sets ``externalServiceId``), ``radarr_4k`` /
+    ``sonarr_4k`` (a default 4K server exists: ``movie4kEnabled`` / ``series4kEnabled``), and
+    ``arr_unreachable`` (J/S request lists report every configured server in ``serviceErrors``).
+    """
+
+    def __init__(
+        self,
+        flavour: Flavour = "jellyseerr",
+        *,
+        api_key: str = "FAKE-API-KEY-0000",
+        tmdb_latency: float = 0.0,
+        db_latency: float = 0.0,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        if flavour not in FLAVOURS:
+            raise ValueError(f"unknown flavour {flavour!r}; use one of {', '.join(FLAVOURS)}")
+        self.flavour: Flavour = flavour
+        self.traits: FlavourTraits = FLAVOURS[flavour]
+        self.api_key = api_key
+        self.tmdb_latency = tmdb_latency
+        self.db_latency = db_latency
+        self._clock = clock
+        self._offset = timedelta()
+        self._lock = threading.RLock()
+        self._ids: dict[str, int] = {}
+        self.users: dict[int, UserRecord] = {}
+        self.titles: dict[tuple[str, int], TitleRecord] = {}
+        self.media: dict[int, MediaRecord] = {}
+        self.requests: dict[int, RequestRecord] = {}
+        self.calls: list[RecordedCall] = []
+        self._faults: list[Fault] = []
+        # fault switches
+        self.csrf_protection = False
+        self.html_login_page = False
+        self.arr_unreachable = False
+        # *arr servers (see the class docstring)
+        self.radarr = True
+        self.sonarr = True
+        self.radarr_4k = False
+        self.sonarr_4k = False
+        self.partial_requests_enabled = True
+        self._router = FakeRouter(self)
+        admin_jellyfin = "admin" if self.traits.has_jellyfin_fields else None
+        self.add_user(
+            "admin",
+            email="admin@example.invalid",
+            permissions=ADMIN,
+            jellyfin_username=admin_jellyfin,
+            jellyfin_user_id=self._jellyfin_id("admin") if admin_jellyfin else None,
+            plex_username=None if admin_jellyfin else "admin",
+        )
+
+    # ------------------------------------------------------------------ clock and ids
+    def now(self) -> datetime:
+        """The fake's current time (UTC): the injected clock (or the real one) plus ``advance``s."""
+        base = self._clock() if self._clock is not None else datetime.now(UTC)
+        if base.tzinfo is None:
+            base = base.replace(tzinfo=UTC)
+        return base + self._offset
+
+    def advance(self, delta: timedelta) -> None:
+        """Move the fake's clock forward (or back): ``updatedAt`` stamps and quota windows follow."""
+        with self._lock:
+            self._offset += delta
+
+    def _next_id(self, table: str) -> int:
+        self._ids[table] = self._ids.get(table, 0) + 1
+        return self._ids[table]
+
+    @staticmethod
+    def _jellyfin_id(seed: str) -> str:
+        return hashlib.md5(f"jellyfin:{seed}".encode()).hexdigest()
+
+    # ------------------------------------------------------------------ state builders
+    def add_user(
+        self,
+        username: str | None = None,
+        *,
+        email: str | None = None,
+        permissions: int = REQUEST,
+        jellyfin_username: str | None = None,
+        jellyfin_user_id: str | None = None,
+        plex_username: str | None = None,
+        user_type: int | None = None,
+        movie_quota_limit: int | None = None,
+        movie_quota_days: int | None = None,
+        tv_quota_limit: int | None = None,
+        tv_quota_days: int | None = None,
+    ) -> int:
+        """Add a user and return its id. Jellyfin fields are ignored on Overseerr.
+
+        ``email`` defaults to ``<name>@example.invalid``; ``user_type`` to JELLYFIN (3) when a
+        Jellyfin name/id is given on J/S, PLEX (1) with a Plex name, else LOCAL (2). A quota only
+        counts requests when both its limit and its days are set (the server's ``getQuota``).
+        """
+        with self._lock:
+            user_id = self._next_id("user")
+            name = username or jellyfin_username or plex_username or f"user{user_id}"
+            if not self.traits.has_jellyfin_fields:
+                jellyfin_username = jellyfin_user_id = None
+            elif jellyfin_username and not jellyfin_user_id:
+                jellyfin_user_id = self._jellyfin_id(jellyfin_username)
+            if user_type is None:
+                if jellyfin_username or jellyfin_user_id:
+                    user_type = USER_JELLYFIN
+                elif plex_username:
+                    user_type = USER_PLEX
+                else:
+                    user_type = USER_LOCAL
+            address = email or f"{name.lower()}@example.invalid"
+            if jellyfin_user_id:
+                avatar = f"/avatarproxy/{jellyfin_user_id}"
+            elif plex_username:
+                avatar = f"https://plex.tv/users/{self._jellyfin_id(plex_username)[:16]}/avatar"
+            else:
+                digest = hashlib.md5(address.encode()).hexdigest()
+                avatar = f"https://www.gravatar.com/avatar/{digest}?default=mm&size=200"
+            now = self.now()
+            self.users[user_id] = UserRecord(
+                id=user_id,
+                email=address,
+                username=username,
+                permissions=permissions,
+                user_type=user_type,
+                created_at=now,
+                updated_at=now,
+                plex_username=plex_username,
+                plex_id=(1_000_000 + user_id) if plex_username else None,
+                jellyfin_username=jellyfin_username,
+                jellyfin_user_id=jellyfin_user_id,
+                avatar=avatar,
+                movie_quota_limit=movie_quota_limit,
+                movie_quota_days=movie_quota_days,
+                tv_quota_limit=tv_quota_limit,
+                tv_quota_days=tv_quota_days,
+            )
+            return user_id
+
+    def delete_user(self, user_id: int) -> None:
+        """Delete a user and (as the database cascades) their requests. The owner (id 1) cannot go."""
+        with self._lock:
+            if user_id == 1:
+                raise ValueError("the owner (user 1) cannot be deleted")
+            if user_id not in self.users:
+                raise KeyError(f"no user {user_id}")
+            for request in [r for r in self.requests.values() if r.requested_by == user_id]:
+                self.delete_request(request.id)
+            for request in self.requests.values():
+                if request.modified_by == user_id:
+                    request.modified_by = None
+            del self.users[user_id]
+
+    def add_title(
+        self,
+        media_type: MediaType,
+        tmdb_id: int,
+        title: str,
+        *,
+        seasons: int = 0,
+        tvdb_id: int | None = None,
+        specials: bool = False,
+    ) -> None:
+        """Add a title to the fake TMDB catalogue; unknown TMDB ids answer 500 like the server.
+
+        TV titles get seasons ``1..seasons`` (plus a season 0 with ``specials=True``) and, unless
+        given, a made-up TVDB id. Movies get an IMDb id ``tt<tmdb id>``.
+        """
+        with self._lock:
+            if media_type not in ("movie", "tv"):
+                raise ValueError("media_type must be 'movie' or 'tv'")
+            if media_type == "tv" and tvdb_id is None:
+                tvdb_id = 300_000 + tmdb_id
+            self.titles[(media_type, tmdb_id)] = TitleRecord(
+                media_type=media_type,
+                tmdb_id=tmdb_id,
+                title=title,
+                seasons=seasons if media_type == "tv" else 0,
+                specials=specials and media_type == "tv",
+                tvdb_id=tvdb_id if media_type == "tv" else None,
+                imdb_id=f"tt{tmdb_id:07d}",
+            )
+
+    def add_media(
+        self,
+        media_type: MediaType,
+        tmdb_id: int,
+        *,
+        status: int = MEDIA_AVAILABLE,
+        status4k: int = MEDIA_UNKNOWN,
+        season_statuses: dict[int, int] | None = None,
+        season_statuses4k: dict[int, int] | None = None,
+    ) -> int:
+        """Add (or overwrite the statuses of) a media row, as a library scan would; returns its local id."""
+        with self._lock:
+            title = self.titles.get((media_type, tmdb_id))
+            if title is None:
+                self.add_title(media_type, tmdb_id, f"Fake {media_type} {tmdb_id}")
+                title = self.titles[(media_type, tmdb_id)]
+            media = self.find_media(media_type, tmdb_id) or self._new_media(title)
+            media.status, media.status4k = status, status4k
+            if MEDIA_PARTIALLY_AVAILABLE <= status <= MEDIA_AVAILABLE and media.media_added_at is None:
+                media.media_added_at = self.now()
+            numbers = sorted(set(season_statuses or {}) | set(season_statuses4k or {}))
+            for number in numbers:
+                season = self._season_row(media, number)
+                season.status = (season_statuses or {}).get(number, season.status)
+                season.status4k = (season_statuses4k or {}).get(number, season.status4k)
+            self._touch(media)
+            for key4k in (False, True):
+                self._complete_requests(media, key4k)
+            return media.id
+
+    def approve(self, request_id: int) -> None:
+        """As ``POST /request/{id}/approve`` by the owner."""
+        with self._lock:
+            self._approve(self._request(request_id), actor=1)
+
+    def decline(self, request_id: int) -> None:
+        """As ``POST /request/{id}/decline`` by the owner (a declined movie resets its media to UNKNOWN)."""
+        with self._lock:
+            self._decline(self._request(request_id), actor=1)
+
+    def fail(self, request_id: int) -> None:
+        """The push to Radarr/Sonarr failed: request FAILED (4)."""
+        with self._lock:
+            request = self._request(request_id)
+            request.status = REQUEST_FAILED
+            self._touch(request)
+
+    def set_download(
+        self,
+        request_id: int,
+        *,
+        fraction: float,
+        eta: datetime | None = None,
+        status: str = "downloading",
+    ) -> None:
+        """Fill the media's ``downloadStatus`` (``downloadStatus4k`` for a 4K request), notes §7.
+
+        ``fraction`` is the part already downloaded (0..1). Without ``eta`` the download finishes
+        in ``(1 - fraction)`` hours. Download status is in-memory on the server: ``updatedAt``
+        does not change. TV requests get one queue item per requested season (episode 1).
+        """
+        if not 0.0 <= fraction <= 1.0:
+            raise ValueError("fraction must be within 0..1")
+        with self._lock:
+            request = self._request(request_id)
+            media = self.media[request.media_id]
+            title = self.titles[(media.media_type, media.tmdb_id)]
+            external_id = self._ensure_service(media, request.is4k, force=True)
+            now = self.now()
+            eta = eta or now + timedelta(seconds=round(3600 * (1 - fraction)))
+            if eta.tzinfo is None:
+                eta = eta.replace(tzinfo=UTC)
+            size = (16 if request.is4k else 4) * 1_073_741_824
+            quality = "2160p" if request.is4k else "1080p"
+            release = re.sub(r"[^A-Za-z0-9]+", ".", title.title).strip(".")
+            base: dict[str, Any] = {
+                "externalId": external_id,
+                "estimatedCompletionTime": iso(eta),
+                "mediaType": media.media_type,
+                "size": size,
+                "sizeLeft": round(size * (1 - fraction)),
+                "status": status,
+                "timeLeft": arr_time_left(eta - now),
+            }
+            items: list[dict[str, Any]] = []
+            if media.media_type == "movie":
+                items.append({**base, "title": f"{release}.{quality}.WEB-DL.FAKE"})
+            else:
+                for number in request.season_numbers() or [1]:
+                    episode = {
+                        "seasonNumber": number,
+                        "episodeNumber": 1,
+                        "absoluteEpisodeNumber": 1,
+                        "id": media.id * 10_000 + number * 100 + 1,
+                    }
+                    name = f"{release}.S{number:02d}E01.{quality}.WEB-DL.FAKE"
+                    items.append({**base, "title": name, "episode": episode})
+            if self.traits.has_download_id:
+                for item in items:
+                    item["downloadId"] = hashlib.sha1(item["title"].encode()).hexdigest().upper()
+            if request.is4k:
+                media.download_status4k = items
+            else:
+                media.download_status = items
+
+    def mark_available(self, request_id: int, *, seasons: Iterable[int] | None = None) -> None:
+        """A library scan found the request's media (or the given TV seasons).
+
+        Movie → AVAILABLE; TV → the seasons AVAILABLE and the show AVAILABLE when every regular
+        season is, else PARTIALLY_AVAILABLE (``status4k`` for a 4K request). Clears that download
+        status. On J273/S approved requests whose media/seasons are all available become COMPLETED.
+        """
+        with self._lock:
+            request = self._request(request_id)
+            media = self.media[request.media_id]
+            key4k = request.is4k
+            if media.media_type == "movie":
+                self._set_status(media, key4k, MEDIA_AVAILABLE)
+            else:
+                numbers = list(seasons) if seasons is not None else request.season_numbers()
+                for number in numbers:
+                    self._set_season_status(media, number, key4k, MEDIA_AVAILABLE)
+                self._set_status(media, key4k, self._show_status(media, key4k))
+            if media.media_added_at is None:
+                media.media_added_at = self.now()
+            if key4k:
+                media.download_status4k = []
+            else:
+                media.download_status = []
+            self._touch(media)
+            self._complete_requests(media, key4k)
+
+    def delete_request(self, request_id: int) -> None:
+        """Remove a request; media left without requests of that kind drops back to UNKNOWN."""
+        with self._lock:
+            request = self._request(request_id)
+            del self.requests[request_id]
+            media = self.media.get(request.media_id)
+            if media is None:
+                return
+            for key4k in (False, True):
+                others = [r for r in self.requests.values() if r.media_id == media.id and r.is4k == key4k]
+                if not others and media.status_of(key4k) in (MEDIA_PENDING, MEDIA_PROCESSING):
+                    self._set_status(media, key4k, MEDIA_UNKNOWN)
+                    self._touch(media)
+
+    def blocklist(self, media_type: MediaType, tmdb_id: int) -> None:
+        """Put a title on the blocklist: ``status`` and ``status4k`` = 6 (J/S only)."""
+        with self._lock:
+            if self.traits.blocklist_message is None:
+                raise ValueError(f"{self.traits.product} {self.traits.version} has no blocklist")
+            if (media_type, tmdb_id) not in self.titles:
+                self.add_title(media_type, tmdb_id, f"Fake {media_type} {tmdb_id}")
+            media = self.find_media(media_type, tmdb_id) or self._new_media(
+                self.titles[(media_type, tmdb_id)]
+            )
+            media.status = media.status4k = MEDIA_BLOCKLISTED
+            self._touch(media)
+
+    def remove_from_library(self, media_type: MediaType, tmdb_id: int) -> None:
+        """The availability sync found the title gone from the media server.
+
+        J273/S: the available status(es) and seasons become DELETED (7) and approved requests
+        COMPLETED. O: the status goes back to PROCESSING (an approved request exists), PENDING (a
+        pending one exists) or UNKNOWN (``findMediaStatus``), and the seasons to UNKNOWN.
+        """
+        with self._lock:
+            media = self.find_media(media_type, tmdb_id)
+            if media is None:
+                raise KeyError(f"no media row for {media_type} {tmdb_id}")
+            present = (MEDIA_PARTIALLY_AVAILABLE, MEDIA_AVAILABLE)
+            keys = [k for k in (False, True) if media.status_of(k) in present] or [False]
+            for key4k in keys:
+                if self.traits.has_deleted_status:
+                    new_status = MEDIA_DELETED
+                else:
+                    statuses = {
+                        r.status for r in self.requests.values() if r.media_id == media.id and r.is4k == key4k
+                    }
+                    if REQUEST_APPROVED in statuses:
+                        new_status = MEDIA_PROCESSING
+                    elif REQUEST_PENDING in statuses:
+                        new_status = MEDIA_PENDING
+                    else:
+                        new_status = MEDIA_UNKNOWN
+                self._set_status(media, key4k, new_status)
+                season_status = MEDIA_DELETED if self.traits.has_deleted_status else MEDIA_UNKNOWN
+                for season in media.seasons:
+                    if (season.status4k if key4k else season.status) in present:
+                        self._set_season_status(media, season.season_number, key4k, season_status)
+                self._touch(media)
+                self._complete_requests(media, key4k)
+
+    def restart(self) -> None:
+        """The server restarted: download progress (memory only) is gone, the database stays."""
+        with self._lock:
+            for media in self.media.values():
+                media.download_status = []
+                media.download_status4k = []
+
+    # ------------------------------------------------------------------ inspection and faults
+    def call_count(self, kind: str | None = None, path_prefix: str | None = None) -> int:
+        """How many calls of that kind (``"tmdb"``/``"db"``) and path prefix (without ``/api/v1``)."""
+        with self._lock:
+            prefix = strip_prefix(path_prefix) if path_prefix else None
+            return sum(
+                1
+                for call in self.calls
+                if (kind is None or call.kind == kind) and (prefix is None or call.path.startswith(prefix))
+            )
+
+    def fail_next(
+        self,
+        count: int,
+        *,
+        status: int,
+        body: str | bytes | dict[str, Any] | None = None,
+        content_type: str = "application/json",
+        path_prefix: str = "",
+    ) -> None:
+        """Answer the next ``count`` calls whose path (without ``/api/v1``) starts with ``path_prefix``
+        with ``status`` and ``body`` instead. A dict body is sent as JSON; faults queue in order."""
+        if isinstance(body, dict):
+            raw = json.dumps(body).encode()
+        elif isinstance(body, str):
+            raw = body.encode()
+        else:
+            raw = body or b""
+        with self._lock:
+            self._faults.append(Fault(count, status, raw, content_type, strip_prefix(path_prefix)))
+
+    def take_fault(self, path: str) -> Fault | None:
+        """Consume one pending fault matching ``path`` (used by the router)."""
+        for fault in self._faults:
+            if fault.remaining > 0 and path.startswith(fault.path_prefix):
+                fault.remaining -= 1
+                if fault.remaining == 0:
+                    self._faults.remove(fault)
+                return fault
+        return None
+
+    # ------------------------------------------------------------------ transports
+    def handle(self, request: httpx.Request) -> httpx.Response:
+        """The whole server as a function; sleeps the latency outside the lock."""
+        request.read()
+        latency = self._latency(request)
+        if latency > 0:
+            time.sleep(latency)
+        return self._respond(request)
+
+    def _latency(self, request: httpx.Request) -> float:
+        kind = classify_kind(request.method, strip_prefix(request.url.path))
+        return self.tmdb_latency if kind == "tmdb" else self.db_latency
+
+    def _respond(self, request: httpx.Request) -> httpx.Response:
+        with self._lock:
+            return self._router.dispatch(request)
+
+    def transport(self) -> httpx.MockTransport:
+        """An httpx transport into the fake, for ``httpx.Client`` and ``httpx.AsyncClient``.
+
+        With an ``AsyncClient`` the latency is an ``asyncio.sleep`` (concurrent calls overlap)."""
+        return _FakeTransport(self)
+
+    @contextmanager
+    def serve(self, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
+        """Serve the fake over real HTTP in a background thread; yields the base URL."""
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def _forward(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                content = self.rfile.read(length) if length else b""
+                headers = [(k, v) for k, v in self.headers.items() if k.lower() != "host"]
+                headers.append(("Host", self.headers.get("Host") or f"{host}:{bound_port}"))
+                url = f"http://{host}:{bound_port}{self.path}"
+                response = fake.handle(httpx.Request(self.command, url, headers=headers, content=content))
+                body = response.content
+                self.send_response(response.status_code)
+                for name, value in response.headers.multi_items():
+                    if name.lower() not in ("content-length", "transfer-encoding", "connection"):
+                        self.send_header(name, value)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                if self.command != "HEAD" and body:
+                    self.wfile.write(body)
+
+            do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _forward  # noqa: N815
+
+            def log_message(self, format: str, *args: Any) -> None:
+                return None
+
+        server = ThreadingHTTPServer((host, port), Handler)
+        server.daemon_threads = True
+        bound_port = server.server_address[1]
+        thread = threading.Thread(target=server.serve_forever, name="fake-seerr", daemon=True)
+        thread.start()
+        try:
+            yield f"http://{host}:{bound_port}"
+        finally:
+            server.shutdown()
+            server.server_close()
+            thread.join(timeout=10)
+
+    # ------------------------------------------------------------------ domain helpers (router)
+    def find_media(self, media_type: str, tmdb_id: int) -> MediaRecord | None:
+        return next(
+            (m for m in self.media.values() if m.media_type == media_type and m.tmdb_id == tmdb_id), None
+        )
+
+    def media_requests(self, media: MediaRecord) -> list[RequestRecord]:
+        return [r for r in self.requests.values() if r.media_id == media.id]
+
+    def _request(self, request_id: int) -> RequestRecord:
+        try:
+            return self.requests[request_id]
+        except KeyError:
+            raise KeyError(f"no request {request_id}") from None
+
+    def _touch(self, record: MediaRecord | RequestRecord | UserRecord | SeasonRecord) -> None:
+        record.updated_at = self.now()
+
+    def _new_media(self, title: TitleRecord) -> MediaRecord:
+        now = self.now()
+        media = MediaRecord(
+            id=self._next_id("media"),
+            media_type=title.media_type,
+            tmdb_id=title.tmdb_id,
+            tvdb_id=title.tvdb_id,
+            imdb_id=title.imdb_id,
+            status=MEDIA_UNKNOWN,
+            status4k=MEDIA_UNKNOWN,
+            created_at=now,
+            updated_at=now,
+            last_season_change=now,
+        )
+        self.media[media.id] = media
+        return media
+
+    def _season_row(self, media: MediaRecord, number: int) -> SeasonRecord:
+        season = media.season(number)
+        if season is None:
+            now = self.now()
+            season = SeasonRecord(self._next_id("season"), number, MEDIA_UNKNOWN, MEDIA_UNKNOWN, now, now)
+            media.seasons.append(season)
+            media.seasons.sort(key=lambda s: s.season_number)
+            media.last_season_change = now
+        return season
+
+    def _set_status(self, media: MediaRecord, key4k: bool, status: int) -> None:
+        if key4k:
+            media.status4k = status
+        else:
+            media.status = status
+
+    def _set_season_status(self, media: MediaRecord, number: int, key4k: bool, status: int) -> None:
+        season = self._season_row(media, number)
+        if key4k:
+            season.status4k = status
+        else:
+            season.status = status
+        self._touch(season)
+        media.last_season_change = season.updated_at
+
+    def _show_status(self, media: MediaRecord, key4k: bool) -> int:
+        title = self.titles.get((media.media_type, media.tmdb_id))
+        wanted = list(range(1, title.seasons + 1)) if title and title.seasons else []
+        if not wanted:
+            wanted = [s.season_number for s in media.seasons if s.season_number != 0]
+        available = {
+            s.season_number for s in media.seasons if (s.status4k if key4k else s.status) == MEDIA_AVAILABLE
+        }
+        if wanted and all(n in available for n in wanted):
+            return MEDIA_AVAILABLE
+        return MEDIA_PARTIALLY_AVAILABLE if available else media.status_of(key4k)
+
+    def _arr_configured(self, media_type: str, is4k: bool) -> bool:
+        if media_type == "movie":
+            return self.radarr_4k if is4k else self.radarr
+        return self.sonarr_4k if is4k else self.sonarr
+
+    def _ensure_service(self, media: MediaRecord, is4k: bool, *, force: bool = False) -> int | None:
+        """Set serviceId/externalServiceId as a push to Radarr/Sonarr does; returns the external id."""
+        current = media.external_service_id4k if is4k else media.external_service_id
+        if current is not None:
+            return current
+        if not force and not self._arr_configured(media.media_type, is4k):
+            return None
+        title = self.titles.get((media.media_type, media.tmdb_id))
+        external = (1000 if media.media_type == "movie" else 2000) + media.id
+        slug = re.sub(r"[^a-z0-9]+", "-", (title.title if title else str(media.tmdb_id)).lower()).strip("-")
+        if is4k:
+            media.service_id4k, media.external_service_id4k, media.external_service_slug4k = 1, external, slug
+        else:
+            media.service_id, media.external_service_id, media.external_service_slug = 0, external, slug
+        return external
+
+    def _approve(self, request: RequestRecord, actor: int) -> None:
+        request.status = REQUEST_APPROVED
+        request.modified_by = actor
+        self._touch(request)
+        for season in request.seasons:
+            if season.status == REQUEST_PENDING:
+                season.status = REQUEST_APPROVED
+                self._touch(season)
+        self._approval_effects(request)
+
+    def _approval_effects(self, request: RequestRecord) -> None:
+        """What the request subscriber does for an approved request: media PROCESSING, push to *arr."""
+        media = self.media[request.media_id]
+        if media.status_of(request.is4k) != MEDIA_AVAILABLE:
+            self._set_status(media, request.is4k, MEDIA_PROCESSING)
+        self._ensure_service(media, request.is4k)
+        self._touch(media)
+
+    def _decline(self, request: RequestRecord, actor: int) -> None:
+        request.status = REQUEST_DECLINED
+        request.modified_by = actor
+        self._touch(request)
+        media = self.media[request.media_id]
+        if media.media_type == "movie":
+            if media.status_of(request.is4k) in (MEDIA_PENDING, MEDIA_PROCESSING):
+                self._set_status(media, request.is4k, MEDIA_UNKNOWN)
+                self._touch(media)
+        else:
+            for season in request.seasons:
+                season.status = REQUEST_DECLINED
+                self._touch(season)
+
+    def _complete_requests(self, media: MediaRecord, key4k: bool) -> None:
+        """J273/S ``MediaSubscriber``: approved requests whose media/seasons are all AVAILABLE or
+        DELETED become COMPLETED (their season requests too)."""
+        if not self.traits.has_completed_request:
+            return
+        done = (MEDIA_AVAILABLE, MEDIA_DELETED)
+        whole = media.status_of(key4k) in done
+        for request in self.media_requests(media):
+            if request.is4k != key4k or request.status != REQUEST_APPROVED:
+                continue
+            finished = []
+            for season in request.seasons:
+                row = media.season(season.season_number)
+                row_status = (row.status4k if key4k else row.status) if row else MEDIA_UNKNOWN
+                if whole or row_status in done:
+                    finished.append(season)
+            if whole or (request.seasons and len(finished) == len(request.seasons)):
+                request.status = REQUEST_COMPLETED
+                self._touch(request)
+            for season in finished:
+                if season.status == REQUEST_APPROVED:
+                    season.status = REQUEST_COMPLETED
+                    self._touch(season)
+
+    def set_media_status(self, media: MediaRecord, segment: str, is4k: bool) -> None:
+        """``POST /media/{id}/{status}``: set the status by hand (TV ``available`` marks every season)."""
+        value = {
+            "available": MEDIA_AVAILABLE,
+            "partial": MEDIA_PARTIALLY_AVAILABLE,
+            "processing": MEDIA_PROCESSING,
+            "pending": MEDIA_PENDING,
+            "unknown": MEDIA_UNKNOWN,
+            "deleted": MEDIA_DELETED,
+        }[segment]
+        self._set_status(media, is4k, value)
+        if media.media_type == "tv" and value == MEDIA_AVAILABLE:
+            for season in media.seasons:
+                self._set_season_status(media, season.season_number, is4k, MEDIA_AVAILABLE)
+        if value == MEDIA_AVAILABLE and media.media_added_at is None:
+            media.media_added_at = self.now()
+        self._touch(media)
+        self._complete_requests(media, is4k)
+
+    def quota(self, user: UserRecord) -> dict[str, dict[str, Any]]:
+        """``User.getQuota``: undefined values are left out, managers get ``limit: 0``."""
+        bypass = has_permission(user.permissions, MANAGE_USERS)
+        now = self.now()
+        result: dict[str, dict[str, Any]] = {}
+        for kind, limit, days in (
+            ("movie", user.movie_quota_limit, user.movie_quota_days),
+            ("tv", user.tv_quota_limit, user.tv_quota_days),
+        ):
+            if bypass:
+                limit = 0
+            since = now - timedelta(days=days) if days else now
+            used = 0
+            if limit:
+                for request in self.requests.values():
+                    if (
+                        request.requested_by == user.id
+                        and request.media_type == kind
+                        and request.status != REQUEST_DECLINED
+                        and request.created_at > since
+                    ):
+                        used += 1 if kind == "movie" else len(request.seasons)
+            entry: dict[str, Any] = {}
+            if days is not None:
+                entry["days"] = days
+            if limit is not None:
+                entry["limit"] = limit
+            entry["used"] = used
+            if limit:
+                entry["remaining"] = max(0, limit - used)
+            entry["restricted"] = bool(limit and limit - used <= 0)
+            result[kind] = entry
+        return result
+
+    def create_request(self, caller: UserRecord, body: dict[str, Any]) -> RequestRecord:
+        """``POST /request`` in the server's order of checks (notes §8); raises ``FakeHttpError``."""
+        media_type: str = body["mediaType"]
+        tmdb_id = int(body["mediaId"])
+        is4k_given = body.get("is4k") is not None
+        is4k = bool(body.get("is4k"))
+        noun = "movie" if media_type == "movie" else "series"
+        # 1. on behalf of another user
+        target = caller
+        if body.get("userId") is not None:
+            if not has_permission(caller.permissions, MANAGE_USERS, MANAGE_REQUESTS):
+                raise message_error(403, "You do not have permission to modify the request user.")
+            user_id = int(body["userId"])
+            if user_id not in self.users:
+                raise message_error(
+                    500, f'Could not find any entity of type "User" matching: {{"where":{{"id":{user_id}}}}}'
+                )
+            target = self.users[user_id]
+        # 2. permission of the target user
+        if media_type == "movie":
+            bits = (REQUEST_4K, REQUEST_4K_MOVIE) if is4k else (REQUEST, REQUEST_MOVIE)
+        else:
+            bits = (REQUEST_4K, REQUEST_4K_TV) if is4k else (REQUEST, REQUEST_TV)
+        if not has_permission(target.permissions, *bits, any_of=True):
+            raise message_error(
+                403, f"You do not have permission to make {'4K ' if is4k else ''}{noun} requests."
+            )
+        # 3. quota of the target user
+        quotas = self.quota(target)
+        if quotas[media_type]["restricted"]:
+            raise message_error(
+                403, "Movie Quota exceeded." if media_type == "movie" else "Series Quota exceeded."
+            )
+        # 4. TMDB
+        title = self.titles.get((media_type, tmdb_id))
+        if title is None:
+            what = "movie" if media_type == "movie" else "TV show"
+            raise message_error(
+                500, f"[TMDB] Failed to fetch {what} details: Request failed with status code 404"
+            )
+        media = self.find_media(media_type, tmdb_id)
+        # 5. blocklist (J/S)
+        if self.traits.blocklist_message and media and MEDIA_BLOCKLISTED in (media.status, media.status4k):
+            raise message_error(403, self.traits.blocklist_message)
+        # 6. duplicates (per is4k; never matches when is4k was not sent - the notes' trap)
+        finished = (
+            (REQUEST_DECLINED, REQUEST_COMPLETED)
+            if self.traits.has_completed_request
+            else (REQUEST_DECLINED,)
+        )
+        active = [
+            r
+            for r in (self.media_requests(media) if media else [])
+            if r.is4k == is4k and r.status not in finished
+        ]
+        seasons: list[int] = []
+        if media_type == "movie":
+            if is4k_given and active:
+                raise message_error(409, "Request for this media already exists.")
+        else:
+            seasons = self._requested_seasons(title, body.get("seasons"))
+            taken: set[int] = set()
+            if media is not None:
+                if is4k_given:
+                    for request in active:
+                        taken.update(request.season_numbers())
+                gone = (MEDIA_UNKNOWN, MEDIA_DELETED) if self.traits.has_deleted_status else (MEDIA_UNKNOWN,)
+                taken.update(
+                    s.season_number for s in media.seasons if (s.status4k if is4k else s.status) not in gone
+                )
+            seasons = [n for n in seasons if n not in taken]
+            if not seasons:
+                raise FakeHttpError(202, {"message": "No seasons available to request"})
+            tv_quota = quotas["tv"]
+            if tv_quota.get("limit") and len(seasons) > tv_quota.get("remaining", 0):
+                raise message_error(403, "Series Quota exceeded.")
+        # 7. create
+        auto_bits = (
+            (AUTO_APPROVE_4K, AUTO_APPROVE_4K_MOVIE if media_type == "movie" else AUTO_APPROVE_4K_TV)
+            if is4k
+            else (AUTO_APPROVE, AUTO_APPROVE_MOVIE if media_type == "movie" else AUTO_APPROVE_TV)
+        )
+        auto = has_permission(caller.permissions, *auto_bits, MANAGE_REQUESTS, any_of=True)
+        if media is None:
+            media = self._new_media(title)
+            if media_type == "tv" and body.get("tvdbId") is not None:
+                media.tvdb_id = int(body["tvdbId"])
+        unknown_like = (MEDIA_UNKNOWN, MEDIA_DELETED) if self.traits.has_deleted_status else (MEDIA_UNKNOWN,)
+        if media.status_of(is4k) in unknown_like:
+            self._set_status(media, is4k, MEDIA_PENDING)
+        self._touch(media)
+        now = self.now()
+        status = REQUEST_APPROVED if auto else REQUEST_PENDING
+        request = RequestRecord(
+            id=self._next_id("request"),
+            status=status,
+            media_id=media.id,
+            media_type=media.media_type,
+            is4k=is4k,
+            requested_by=target.id,
+            modified_by=caller.id if auto else None,
+            created_at=now,
+            updated_at=now,
+            seasons=[
+                SeasonRequestRecord(self._next_id("season_request"), n, status, now, now) for n in seasons
+            ],
+            server_id=_optional_int(body.get("serverId")),
+            profile_id=_optional_int(body.get("profileId")),
+            root_folder=body.get("rootFolder"),
+            language_profile_id=_optional_int(body.get("languageProfileId")),
+            tags=[int(t) for t in body["tags"]] if isinstance(body.get("tags"), list) else None,
+        )
+        self.requests[request.id] = request
+        if auto:
+            self._approval_effects(request)
+        return request
+
+    def _requested_seasons(self, title: TitleRecord, raw: Any) -> list[int]:
+        if raw is None:
+            # the server calls .filter on undefined
+            raise message_error(500, "Cannot read properties of undefined (reading 'filter')")
+        if raw == "all":
+            numbers = title.season_numbers()
+            if not self.traits.all_seasons_include_specials:
+                numbers = [n for n in numbers if n != 0]
+        else:
+            numbers = [int(n) for n in raw]
+            if self.traits.drop_specials_from_lists:
+                numbers = [n for n in numbers if n != 0]
+        return list(dict.fromkeys(numbers))
+
+
+class _FakeTransport(httpx.MockTransport):
+    """``MockTransport`` whose async path awaits the latency instead of blocking the loop."""
+
+    def __init__(self, fake: FakeSeerr) -> None:
+        super().__init__(fake.handle)
+        self._fake = fake
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        await request.aread()
+        latency = self._fake._latency(request)
+        if latency > 0:
+            await asyncio.sleep(latency)
+        return self._fake._respond(request)
+
+
+def arr_time_left(delta: timedelta) -> str:
+    """A Radarr/Sonarr ``timeleft``: ``HH:MM:SS``, with a ``D.`` day prefix past 24 hours."""
+    seconds = max(0, int(delta.total_seconds()))
+    days, rest = divmod(seconds, 86_400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    clock = f"{hours:02d}:{minutes:02d}:{secs:02d}"
+    return f"{days}.{clock}" if days else clock
+
+
+def _optional_int(value: Any) -> int | None:
+    return None if value is None else int(value)
+
+
+__all__ = ["FakeSeerr", "Flavour", "RecordedCall", "arr_time_left"]

@@ -34,6 +34,7 @@ from aperture_hookspecs import (
     ConnectionReport,
     MediaRef,
     ProviderContractError,
+    RequestOptions,
     RequestRefusedError,
     Severity,
     UnauthorizedError,
@@ -426,6 +427,175 @@ def demo(keep: bool, as_json: bool) -> None:
                 "events": [change.to_dict() for change in record.events],
             }
         )
+
+
+class UserParam(click.ParamType):
+    """``NAME`` or ``NAME=MEDIA_SERVER_ID`` for ``--user``."""
+
+    name = "NAME[=MEDIA_SERVER_ID]"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> ApertureUser:
+        if isinstance(value, ApertureUser):
+            return value
+        name, _, server_id = str(value).partition("=")
+        if not name.strip():
+            self.fail("give a user name, e.g. --user alice or --user alice=4f2a…", param, ctx)
+        return ApertureUser(name.strip(), media_server_id=server_id.strip() or None)
+
+
+def _known_users(host: PluginHost) -> list[ApertureUser]:
+    """Users worth listing when none are named: the manual map and the tracked requests."""
+    names: dict[str, ApertureUser] = {}
+    provider = host.active_provider().name
+    stored = host.settings.get(provider) or {}
+    for name in stored.get("user_map") or {}:
+        names.setdefault(name, ApertureUser(name))
+    tracked = getattr(host.settings, "tracked", None)
+    for _, request in tracked(provider) if tracked else []:
+        names.setdefault(request.user.name, request.user)
+    return list(names.values())
+
+
+@cli.command()
+@click.option("--user", "users", multiple=True, type=UserParam(), help="An Aperture user (repeatable).")
+@json_option
+@click.pass_context
+def users(ctx: click.Context, users: tuple[ApertureUser, ...], as_json: bool) -> None:
+    """Who each Aperture user acts as on the server, and what they may request.
+
+    Without --user: the users of the manual map and of tracked requests."""
+    host = _host(ctx)
+    chosen = list(users) or _known_users(host)
+
+    async def run() -> list[Any]:
+        async with host:
+            return await host.map_users(chosen)
+
+    mappings = asyncio.run(run()) if chosen else []
+    out = Output(as_json)
+    if as_json:
+        out.json([m.to_dict() for m in mappings])
+    elif not mappings:
+        out.print("No users to show: name some with --user NAME (or NAME=MEDIA_SERVER_ID).")
+    else:
+        out.print(render.mappings_table(mappings))
+
+
+@cli.command("map")
+@click.argument("aperture_user")
+@click.argument("server_user")
+@json_option
+@click.pass_context
+def map_command(ctx: click.Context, aperture_user: str, server_user: str, as_json: bool) -> None:
+    """Map APERTURE_USER by hand to SERVER_USER (an id, username or email), checked on the server."""
+    host = _host(ctx)
+
+    async def run() -> Any:
+        async with host:
+            return await host.map_user(ApertureUser(aperture_user), server_user)
+
+    mapping = asyncio.run(run())
+    if as_json:
+        Output(True).json(mapping.to_dict())
+    else:
+        Output(False).print(f"{aperture_user} now acts as {mapping.account_name} (id {mapping.account_id}).")
+
+
+@cli.command()
+@click.argument("aperture_user")
+@json_option
+@click.pass_context
+def unmap(ctx: click.Context, aperture_user: str, as_json: bool) -> None:
+    """Remove APERTURE_USER's manual mapping (automatic matching applies again)."""
+    removed = _host(ctx).unmap_user(aperture_user)
+    message = (
+        f"{aperture_user}: manual mapping removed" if removed else f"{aperture_user} had no manual mapping"
+    )
+    if as_json:
+        Output(True).json({"user": aperture_user, "removed": removed, "message": message})
+    else:
+        Output(False).print(message)
+
+
+def _seasons(value: str | None) -> Any:
+    if value is None or value.strip().lower() == "all":
+        return "all"
+    try:
+        numbers = tuple(int(part) for part in value.split(",") if part.strip())
+    except ValueError:
+        raise click.BadParameter("use all, or season numbers like 1,2,3", param_hint="--seasons") from None
+    if not numbers or any(n < 0 for n in numbers):
+        raise click.BadParameter("use all, or season numbers like 1,2,3", param_hint="--seasons")
+    return numbers
+
+
+@cli.command()
+@click.argument("item", type=MediaRefParam())
+@click.option("--user", "user", required=True, type=UserParam(), help="Request on behalf of this user.")
+@click.option("--seasons", help="TV only: all (default) or a list like 1,2,3.")
+@click.option("--4k/--no-4k", "is_4k", default=None, help="Request in 4K (default: the provider's setting).")
+@json_option
+@click.pass_context
+def request(
+    ctx: click.Context,
+    item: MediaRef,
+    user: ApertureUser,
+    seasons: str | None,
+    is_4k: bool | None,
+    as_json: bool,
+) -> None:
+    """File a request for ITEM as USER; it is tracked for `watch`."""
+    host = _host(ctx)
+    options = RequestOptions(seasons=_seasons(seasons), is_4k=is_4k)
+
+    async def run() -> Any:
+        async with host:
+            return await host.submit_request(item, user, options)
+
+    result = asyncio.run(run())
+    if as_json:
+        Output(True).json(result.to_dict())
+        return
+    line = render.badge(result.state)
+    line.append(f"  {item} for {user.name} (request {result.request_id})")
+    if result.message:
+        line.append(f": {result.message}")
+    Output(False).print(line)
+
+
+@cli.command()
+@click.option("--user", "user_name", metavar="NAME", help="Only this user's requests.")
+@json_option
+@click.pass_context
+def requests(ctx: click.Context, user_name: str | None, as_json: bool) -> None:
+    """The tracked requests and their last known states."""
+    host = _host(ctx)
+    tracked_of = getattr(host.settings, "tracked", None)
+    rows = tracked_of(None, user_name) if tracked_of else []
+    if as_json:
+        Output(True).json([{"provider": provider, **r.to_dict()} for provider, r in rows])
+    else:
+        Output(False).print(render.requests_table(rows))
+
+
+@cli.command()
+@click.option("--once", is_flag=True, help="One polling cycle, then exit.")
+@click.option(
+    "--interval", type=click.FloatRange(min=1), default=60.0, show_default=True, help="Seconds between polls."
+)
+@json_option
+@click.pass_context
+def watch(ctx: click.Context, once: bool, interval: float, as_json: bool) -> None:
+    """Poll the tracked requests and print each status change (progress bars on a terminal).
+
+    Stops when no unfinished request is left, after --once, or on Ctrl-C. With --json, one
+    document listing every change is printed at the end."""
+    from .watching import watch_requests
+
+    console = Console(stderr=as_json, highlight=False)
+    changes = asyncio.run(watch_requests(_host(ctx), console, once=once, interval=interval))
+    if as_json:
+        Output(True).json([change.to_dict() for change in changes])
 
 
 def main(argv: Sequence[str] | None = None) -> int:

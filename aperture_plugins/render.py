@@ -19,6 +19,7 @@ from aperture_hookspecs import (
     ConnectionReport,
     RequestState,
     Severity,
+    TrackedRequest,
 )
 
 from .host import ProviderStatus
@@ -174,4 +175,19 @@ def settings_table(name: str, values: dict[str, object]) -> Table:
     table.add_column("value")
     for key, value in values.items():
         table.add_row(key, str(value))
+    return table
+
+
+def requests_table(rows: Sequence[tuple[str, TrackedRequest]]) -> Table:
+    """Tracked requests: provider, id, title, user, badge, progress."""
+    table = Table(title="Tracked requests", title_justify="left")
+    for column in ("provider", "request", "title", "user", "state", "progress"):
+        table.add_column(column)
+    for provider, request in rows:
+        progress = ""
+        if request.progress and request.progress.fraction is not None:
+            progress = f"{request.progress.fraction:.0%}"
+        table.add_row(
+            provider, request.request_id, str(request.item), request.user.name, badge(request.state), progress
+        )
     return table

@@ -1,0 +1,71 @@
+"""``aperture-plugins watch``: poll the tracked requests and show each change as it comes.
+
+On a terminal, downloads get rich progress bars; otherwise every change and progress step is a
+plain line (no control characters), fit for logs. Each cycle is the host's
+:meth:`~aperture_plugins.host.PluginHost.poll_tracked` (bounded cost, states saved after every
+cycle), so stopping and starting again loses nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TaskID, TaskProgressColumn, TextColumn
+
+from aperture_hookspecs import StatusChange
+
+from . import render
+from .host import PluginHost
+
+
+async def watch_requests(
+    host: PluginHost, console: Console, *, once: bool, interval: float
+) -> list[StatusChange]:
+    """Poll until nothing unfinished is tracked (or once, or Ctrl-C); return every change seen."""
+    seen: list[StatusChange] = []
+    bars = Progress(TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(), console=console)
+    tasks: dict[str, TaskID] = {}
+    shown: dict[str, int] = {}
+    live = console.is_terminal
+    if live:
+        bars.start()
+    try:
+        async with host:
+            while True:
+                result = await host.poll_tracked()
+                for change in result.changes:
+                    seen.append(change)
+                    line = render.badge(change.current)
+                    line.append(
+                        f"  {change.request.item} for {change.request.user.name}: "
+                        f"{change.previous.label} → {change.current.label}"
+                    )
+                    if change.reason:
+                        line.append(f" ({change.reason})")
+                    console.print(line)
+                for request in result.tracked:
+                    fraction = request.progress.fraction if request.progress else None
+                    if fraction is None:
+                        continue
+                    percent = round(fraction * 100)
+                    if live:
+                        if request.request_id not in tasks:
+                            tasks[request.request_id] = bars.add_task(str(request.item), total=100)
+                        bars.update(tasks[request.request_id], completed=percent)
+                    elif shown.get(request.request_id) != percent:
+                        shown[request.request_id] = percent
+                        console.print(f"{request.item} for {request.user.name}: {percent}% downloaded")
+                unfinished = [r for r in result.tracked if not r.state.is_final]
+                if once:
+                    break
+                if not unfinished:
+                    console.print("Nothing left to watch: every tracked request is finished.")
+                    break
+                await asyncio.sleep(interval)
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        console.print("Stopped.")
+    finally:
+        if live:
+            bars.stop()
+    return seen

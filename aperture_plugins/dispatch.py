@@ -6,6 +6,8 @@
   or a wrapper's replacement) is awaited under a deadline.
 * **No coroutine is left un-awaited**: an innermost guard wrapper records the provider's
   coroutine; if a wrapper drops it or the call fails before it runs, the host closes it.
+* **The circuit breaker** (:mod:`.breaker`): after repeated connection failures a provider
+  is not called until its next probe; callers get the "unreachable since …" error at once.
 * **Errors**: :class:`~aperture_hookspecs.errors.ApertureError` passes through, labelled
   with the provider. Anything else is a bug in a plugin and becomes a
   :class:`~aperture_hookspecs.errors.ProviderContractError` (the traceback goes to the log
@@ -29,12 +31,14 @@ import pluggy
 
 from aperture_hookspecs import (
     ApertureError,
+    CannotConnectError,
     ProviderContractError,
     ProviderTimeoutError,
     hookimpl,
     specs,
 )
 
+from .breaker import CircuitBreaker
 from .loading import PluginRecord
 
 log = logging.getLogger(__name__)
@@ -65,6 +69,9 @@ for _hook_name in specs.PROVIDER_OPERATION_HOOKS:
 
 GUARD_NAME = "aperture-coroutine-guard"
 
+BREAKER_EXEMPT = frozenset({"aperture_settings_schema", "aperture_test_connection"})
+"""Hooks that always go through: the admin's explicit connection test is the manual probe."""
+
 
 @dataclass(frozen=True)
 class Timeouts:
@@ -85,9 +92,15 @@ class Timeouts:
 class Dispatcher:
     """Calls hooks on behalf of :class:`~aperture_plugins.host.PluginHost`."""
 
-    def __init__(self, manager: pluggy.PluginManager, timeouts: Timeouts | None = None) -> None:
+    def __init__(
+        self,
+        manager: pluggy.PluginManager,
+        timeouts: Timeouts | None = None,
+        breaker: CircuitBreaker | None = None,
+    ) -> None:
         self.manager = manager
         self.timeouts = timeouts or Timeouts()
+        self.breaker = breaker or CircuitBreaker()
         if not manager.has_plugin(GUARD_NAME):
             manager.register(CoroutineGuard(), name=GUARD_NAME)
 
@@ -103,8 +116,27 @@ class Dispatcher:
         ``leave_out`` are the plugin objects that must not take part (other providers,
         disabled plugins). Returns ``None`` when the provider does not implement the hook.
         """
-        caller = self.manager.subset_hook_caller(hook_name, remove_plugins=list(leave_out))
         title = target.info.title if target.info else target.name
+        if hook_name in BREAKER_EXEMPT:
+            return await self._call(hook_name, target, title, leave_out, kwargs)
+        self.breaker.check(target.name, title)
+        try:
+            answer = await self._call(hook_name, target, title, leave_out, kwargs)
+        except CannotConnectError as error:
+            self.breaker.failed(target.name, error)
+            raise
+        self.breaker.succeeded(target.name)
+        return answer
+
+    async def _call(
+        self,
+        hook_name: str,
+        target: PluginRecord,
+        title: str,
+        leave_out: Iterable[Any],
+        kwargs: dict[str, Any],
+    ) -> Any:
+        caller = self.manager.subset_hook_caller(hook_name, remove_plugins=list(leave_out))
         deadline = self.timeouts.for_hook(hook_name)
         pending: list[Any] = []
         token = _provider_coroutines.set(pending)

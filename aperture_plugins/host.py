@@ -55,6 +55,7 @@ from aperture_hookspecs import (
     validate_settings,
 )
 
+from .breaker import ProviderDownError
 from .config import ProviderConfig
 from .dispatch import Dispatcher, Timeouts
 from .loading import DEFAULT_PLUGINS, BrokenPlugin, PluginRecord, PluginRegistry, load_filter_from_env
@@ -418,6 +419,8 @@ class PluginHost:
             )
         if report is None:
             raise UnsupportedOperationError(f"{record.name} has no connection test", provider=record.name)
+        if isinstance(report, ConnectionReport) and report.ok:
+            self.dispatcher.breaker.succeeded(record.name)
         if not isinstance(report, ConnectionReport):
             raise ProviderContractError(
                 f"{record.name}: aperture_test_connection returned {type(report).__name__}, "
@@ -646,6 +649,8 @@ def _checked_availability(provider: str, items: list[MediaRef], answers: Any) ->
 def _user_reason(error: ApertureError, title: str) -> str:
     if isinstance(error, NotConfiguredError):
         return f"{title} is not set up yet"
+    if isinstance(error, ProviderDownError):
+        return error.user_reason
     if isinstance(error, CannotConnectError):
         return f"{title} is unreachable right now"
     if isinstance(error, UnauthorizedError):

@@ -13,6 +13,10 @@ clients of these servers (notes §2, §3, §10):
 * both error body shapes, ``{"message": …}`` and ``{"status": 403, "error": …}``;
 * 401 → missing key, 403 on the key check → wrong key, an HTML page or broken JSON → a clear
   "this is not the API" error, never a ``JSONDecodeError``;
+* reads (GET) are retried with exponential backoff and jitter, within ``retry_budget``
+  seconds of waiting, after a refused or dropped connection and after 429/502/503/504
+  (honouring ``Retry-After``); timeouts, DNS and TLS failures are not retried, and writes
+  never are (the caller checks before resubmitting);
 * redirects are not followed automatically; the only one followed is the same host moving from
   ``http`` to ``https`` (same path). Any other redirect is an error that names the target, and
   the API key never travels to another host.
@@ -24,12 +28,17 @@ Typed endpoint methods are two lines: call :meth:`request`, parse into a model
 
 from __future__ import annotations
 
+import asyncio
+import email.utils
 import json
 import logging
+import random
 import socket
 import ssl
-from collections.abc import Iterable, Mapping
+import time
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -122,8 +131,16 @@ class SeerrClient:
         http: httpx.AsyncClient | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         product: str = "Jellyseerr",
+        retries: int = 2,
+        retry_budget: float = 2.0,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        jitter: Callable[[], float] = random.random,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        self.retries = retries
+        self.retry_budget = retry_budget
+        self._sleep = sleep
+        self._random = jitter
         self._api_key = api_key
         self.timeout = timeout
         self.product = product
@@ -182,6 +199,35 @@ class SeerrClient:
             content = json.dumps(body).encode()
             headers["Content-Type"] = "application/json"
         where = f"{method} {API_PREFIX}{path}"
+        expected = set(expect)
+        attempts = 1 + (self.retries if method == "GET" else 0)
+        budget_ends = time.monotonic() + self.retry_budget
+        for attempt in range(attempts):
+            last = attempt == attempts - 1
+            try:
+                response = await self._send(method, url, headers, content, where)
+            except CannotConnectError as error:
+                if last or not _transient(error):
+                    raise
+                delay = self._backoff(attempt)
+                log.info("%s failed (%s); retrying in %.2f s", where, error.message, delay)
+            else:
+                answer = Answer(response.status_code, self._json(response, where))
+                if answer.status in expected:
+                    return answer
+                delay = self._retry_delay(answer, response, attempt)
+                if last or answer.status not in RETRY_STATUSES or delay is None:
+                    raise self._status_error(answer, where, act_as, response)
+                log.info("%s answered %s; retrying in %.2f s", where, answer.status, delay)
+            if time.monotonic() + delay > budget_ends:
+                break
+            await self._sleep(delay)
+        raise CannotConnectError(f"{self.product} kept failing {where}; gave up after {attempts} tries")
+
+    async def _send(
+        self, method: str, url: str, headers: dict[str, str], content: bytes | None, where: str
+    ) -> httpx.Response:
+        """One HTTP exchange, with the only redirect ever followed (same host, http → https)."""
         try:
             response = await self.http.request(method, url, headers=headers, content=content)
         except httpx.HTTPError as error:
@@ -195,10 +241,21 @@ class SeerrClient:
                 raise self._transport_error(error, where) from None
         if response.is_redirect:
             raise self._redirect_error(response, where)
-        answer = Answer(response.status_code, self._json(response, where))
-        if answer.status in set(expect):
-            return answer
-        raise self._status_error(answer, where, act_as)
+        return response
+
+    def _backoff(self, attempt: int) -> float:
+        """Exponential backoff with jitter: 0.25 s, 0.5 s, … plus up to 25 % more."""
+        base = 0.25 * (2**attempt)
+        return base * (1 + 0.25 * self._random())
+
+    def _retry_delay(self, answer: Answer, response: httpx.Response, attempt: int) -> float | None:
+        """How long to wait before retrying a read; ``None`` when it is not worth it."""
+        if answer.status != 429:
+            return self._backoff(attempt)
+        wait = _retry_after(response.headers.get("retry-after"))
+        if wait is None:
+            return self._backoff(attempt)
+        return wait if wait <= self.retry_budget else None
 
     def _redirect_error(self, response: httpx.Response, where: str) -> UnexpectedResponseError:
         location = response.headers.get("location", "")
@@ -237,8 +294,20 @@ class SeerrClient:
                 hints=("Check the server's logs, and that nothing between here and it cuts answers short",),
             ) from None
 
-    def _status_error(self, answer: Answer, where: str, act_as: int | None) -> Exception:
+    def _status_error(
+        self, answer: Answer, where: str, act_as: int | None, response: httpx.Response | None = None
+    ) -> Exception:
         text = answer.message()
+        if answer.status == 429:
+            after = response.headers.get("retry-after") if response is not None else None
+            when = f"; it asks to wait {after} s" if after and after.strip().isdigit() else ""
+            return UnexpectedResponseError(
+                f"Too many requests: {where} was rate-limited (429){when}",
+                hints=(
+                    f"{self.product} does not rate-limit its API itself: check a reverse proxy in front",
+                    "Raise the proxy's limit for Aperture's address, or poll less often",
+                ),
+            )
         if answer.status == 401:
             return MissingAPIKeyError(
                 f"{self.product} says no API key reached it (401 on {where})",
@@ -383,6 +452,34 @@ class SeerrClient:
         return await self.request(
             "POST", "/request", body=dict(body), act_as=act_as, expect=(201, 202, 403, 409, 500)
         )
+
+
+RETRY_STATUSES = frozenset({429, 502, 503, 504})
+"""Answers worth retrying a read for: rate limiting, and a proxy whose server is restarting."""
+
+
+def _transient(error: CannotConnectError) -> bool:
+    """Connection failures worth a quick retry: refused (restarting) or dropped mid-way.
+
+    Not DNS or TLS failures (they will not fix themselves in a second), and not timeouts (one
+    already used the whole timeout; a retry would double the wait)."""
+    return not isinstance(error, HostNotFoundError | TLSError | ProviderTimeoutError)
+
+
+def _retry_after(value: str | None) -> float | None:
+    """Seconds from a ``Retry-After`` header (a number or an HTTP date), if it has one."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        moment = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return max(0.0, (moment - datetime.now(UTC)).total_seconds())
 
 
 def _is_https_upgrade(url: httpx.URL, location: str | None) -> bool:

@@ -142,22 +142,25 @@ class SecretBox:
         """Encrypt under the newest master key (creating the key file on first use)."""
         return ENVELOPE + self._fernet(create=True).encrypt(plaintext.encode()).decode()
 
-    def decrypt(self, envelope: str, what: str = "a stored secret") -> str:
+    def decrypt(self, envelope: str, what: str = "a stored secret", provider: str | None = None) -> str:
         """Decrypt; raises :class:`SecretUnreadableError` saying how to recover."""
-        if not envelope.startswith(ENVELOPE):
-            raise SecretUnreadableError(f"{what} is stored in an unknown format", hints=_recovery(what))
+        if not isinstance(envelope, str) or not envelope.startswith(ENVELOPE):
+            raise SecretUnreadableError(
+                f"{what} is stored in an unknown format", hints=_recovery(what, provider), provider=provider
+            )
         try:
             return self._fernet().decrypt(envelope[len(ENVELOPE) :].encode()).decode()
         except InvalidToken:
             raise SecretUnreadableError(
                 f"{what} cannot be decrypted: the master key is not the one it was saved with, "
                 "or the stored data was altered",
-                hints=_recovery(what),
+                hints=_recovery(what, provider),
+                provider=provider,
             ) from None
 
-    def rotate(self, envelope: str, what: str = "a stored secret") -> str:
+    def rotate(self, envelope: str, what: str = "a stored secret", provider: str | None = None) -> str:
         """Re-encrypt under the newest key (the older keys must still be present)."""
-        self.decrypt(envelope, what)  # a clear error first, if it cannot be read at all
+        self.decrypt(envelope, what, provider)  # a clear error first, if it cannot be read at all
         return ENVELOPE + self._fernet().rotate(envelope[len(ENVELOPE) :].encode()).decode()
 
     # -- rotation of the key file -----------------------------------------------------------
@@ -219,10 +222,11 @@ class SecretBox:
             raise
 
 
-def _recovery(what: str) -> tuple[str, ...]:
+def _recovery(what: str, provider: str | None = None) -> tuple[str, ...]:
+    command = f"aperture-plugins configure {provider or 'NAME'} --url URL --api-key-stdin"
     return (
         f"Restore {KEY_FILE_NAME} (or {SECRET_KEY_ENV}) as it was when {what} was saved",
-        "Or enter the API key again: aperture-plugins configure NAME --url URL --api-key-stdin",
+        f"Or enter the API key again: {command}",
     )
 
 

@@ -13,8 +13,10 @@ file step by step, each step in its own transaction.
 from __future__ import annotations
 
 import json
+import random
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -33,6 +35,7 @@ from aperture_hookspecs import (
 from .secrets import SecretBox, SecretUnreadableError, mask
 
 DATABASE_FILE_NAME = "aperture.db"
+BUSY_TIMEOUT = 10.0
 UNREADABLE = "unreadable (enter it again)"
 
 MIGRATIONS: tuple[str, ...] = (
@@ -100,10 +103,10 @@ class SettingsStore:
         connection = getattr(self._local, "connection", None)
         if connection is None:
             self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-            connection = sqlite3.connect(self.path, timeout=10.0, isolation_level=None)
+            connection = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT, isolation_level=None)
             try:
-                connection.execute("PRAGMA busy_timeout = 10000")
-                connection.execute("PRAGMA journal_mode = WAL")
+                connection.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT * 1000)}")
+                _use_wal(connection)
                 connection.execute("PRAGMA synchronous = NORMAL")
                 self._migrate(connection)
             except BaseException:
@@ -180,7 +183,7 @@ class SettingsStore:
             return None
         values = _plain(row[0], provider)
         for name, envelope in _envelopes(row[1], provider).items():
-            values[name] = self.secrets.decrypt(envelope, f"the {name} of {provider}")
+            values[name] = self.secrets.decrypt(envelope, f"the {name} of {provider}", provider)
         return values
 
     def set(
@@ -226,7 +229,7 @@ class SettingsStore:
             return {**values, **dict.fromkeys(secret_fields or ("secrets",), UNREADABLE)}
         for name, envelope in envelopes.items():
             try:
-                values[name] = mask(self.secrets.decrypt(envelope, f"the {name} of {provider}"))
+                values[name] = mask(self.secrets.decrypt(envelope, f"the {name} of {provider}", provider))
             except ApertureError:
                 values[name] = UNREADABLE
         return values
@@ -264,7 +267,7 @@ class SettingsStore:
             rows = connection.execute("SELECT provider, secrets_json FROM provider_settings").fetchall()
             for provider, secrets_json in rows:
                 secrets = {
-                    name: self.secrets.rotate(envelope, f"the {name} of {provider}")
+                    name: self.secrets.rotate(envelope, f"the {name} of {provider}", provider)
                     for name, envelope in _envelopes(secrets_json, provider).items()
                 }
                 connection.execute(
@@ -371,6 +374,24 @@ class SettingsStore:
         return [
             dict(zip(("provider", "operation", "code", "message", "at"), row, strict=True)) for row in rows
         ]
+
+
+def _use_wal(connection: sqlite3.Connection) -> None:
+    """Switch to WAL mode, waiting for other processes opening the file at the same moment.
+
+    The busy timeout does not cover this switch: on a new file, a second process opening it
+    at once gets "database is locked" straight away. It is retried here, for as long as the
+    busy timeout would have waited.
+    """
+    deadline = time.monotonic() + BUSY_TIMEOUT
+    while True:
+        try:
+            connection.execute("PRAGMA journal_mode = WAL").fetchall()
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() > deadline:
+                raise
+            time.sleep(random.uniform(0.005, 0.05))
 
 
 def _plain(text: str, provider: str) -> dict[str, Any]:

@@ -1,10 +1,12 @@
 """Shared fixtures: an isolated data directory, and throwaway installed distributions.
 
 No test reads the developer's real data directory or depends on the environment's plugin
-switches. Every test also runs under the leak check: logging is captured at DEBUG for every
-logger, and the test fails if the fake API key :data:`CANARY` shows up in any record. ``install_distribution`` writes a real ``*.dist-info`` with an ``entry_points.txt``
+switches. ``install_distribution`` writes a real ``*.dist-info`` with an ``entry_points.txt``
 onto ``sys.path``, so third-party plugins are found through the very same entry-point loading
 path as the built-in Seerr providers.
+
+Every test also runs under the leak check: logging is captured at DEBUG for every logger, and
+the test fails if the fake API key :data:`CANARY` shows up in any record.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+
+pytest_plugins = ["pytester"]  # tests/test_admin_flow.py checks the leak check itself
 
 InstallDistribution = Callable[..., Path]
 

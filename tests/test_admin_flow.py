@@ -23,10 +23,11 @@ from typing import Any
 
 import pytest
 
-from aperture_hookspecs import ApertureUser, MediaRef
+from aperture_hookspecs import ApertureUser, InvalidSettingsError, MediaRef
 from aperture_plugins import admin
 from aperture_plugins.cli import main
 from aperture_plugins.host import PluginHost
+from aperture_plugins.secrets import MasterKeyError
 from aperture_plugins.store import SettingsStore
 
 from .conftest import CANARY
@@ -93,7 +94,7 @@ class VaultServer:
 
 def _handler(server: VaultServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 (the stdlib's name)
+        def do_GET(self) -> None:
             key = self.headers.get("X-Api-Key", "")
             server.keys_seen.append(key)
             if key not in server.good_keys:
@@ -251,7 +252,9 @@ def test_an_empty_key_keeps_the_stored_one(capsys, monkeypatch, vault, data_dir)
     assert stored(data_dir)["api_key"] == GOOD_KEY
     assert stored(data_dir)["timeout"] == 4.0
 
-    code, _out, _err = run(capsys, monkeypatch, "configure", "vault", "--url", vault.url + "/")  # no key at all
+    code, _out, _err = run(
+        capsys, monkeypatch, "configure", "vault", "--url", vault.url + "/"
+    )  # no key at all
     assert code == 0
     assert stored(data_dir) == {**stored(data_dir), "api_key": GOOD_KEY, "url": vault.url + "/"}
 
@@ -351,7 +354,9 @@ def test_cli_with_a_wrong_master_key_says_to_enter_the_key_again(
 
     code, out, err = run(capsys, monkeypatch, "test", "vault")
     assert code == 2
-    assert "cannot be decrypted" in out and "enter the API key again" in out and "Connection test failed" in out
+    assert (
+        "cannot be decrypted" in out and "enter the API key again" in out and "Connection test failed" in out
+    )
     assert "Traceback" not in out + err
 
     code, out, err = run(capsys, monkeypatch, "lookup", "movie:603", "--json")
@@ -402,7 +407,11 @@ def test_diagnostics_json_lists_versions_providers_settings_and_last_errors(
     assert providers["vault"]["settings"]["api_key"] == admin.REDACTED
     assert providers["vault"]["settings"]["url"] == vault.url
     [error] = document["last_errors"]
-    assert (error["provider"], error["operation"], error["code"]) == ("vault", "lookup", "unexpected_response")
+    assert (error["provider"], error["operation"], error["code"]) == (
+        "vault",
+        "lookup",
+        "unexpected_response",
+    )
     assert "HTTP 503" in error["message"]
     assert GOOD_KEY not in out and "0001" not in out  # not even the masked tail
 
@@ -488,11 +497,11 @@ async def test_the_canary_key_is_not_in_reprs_exceptions_or_documents(vault, dat
             json.dumps(admin.diagnostics(host)),
             repr(host.providers()),
         ]
-        with pytest.raises(Exception) as invalid:
+        with pytest.raises(InvalidSettingsError) as invalid:
             host.set_settings("vault", {"url": "no url", "api_key": CANARY})
         texts += [str(invalid.value), repr(invalid.value), json.dumps(invalid.value.to_dict())]
         (data_dir / "secret.key").write_text("not a key\n")
-        with pytest.raises(Exception) as unreadable:
+        with pytest.raises(MasterKeyError) as unreadable:
             host.stored_settings("vault")
         texts += [str(unreadable.value), repr(unreadable.value)]
     for text in texts:
@@ -505,3 +514,33 @@ def test_the_log_capture_survives_the_cli_and_sees_debug_records(capsys, caplog)
     logging.getLogger("aperture.leak-check").debug("probe %s", "record")
     assert "probe record" in caplog.text
     assert "probe record" not in capsys.readouterr().err  # stderr still shows only the CLI's level
+
+
+def test_the_leak_check_fails_a_test_that_logs_the_canary(pytester):
+    """The conftest leak check itself: a record with the key, at any level, after the CLI or not."""
+    pytester.makeconftest((Path(__file__).parent / "conftest.py").read_text(encoding="utf-8"))
+    pytester.makepyfile(
+        test_leaky=f"""
+        import logging
+        from aperture_plugins.cli import main
+
+        def test_debug_after_the_cli_configured_logging():
+            assert main(["providers", "--json"]) == 0
+            logging.getLogger("httpcore.http11").debug("headers %s", [("X-Api-Key", "{CANARY}")])
+
+        def test_in_a_traceback():
+            try:
+                raise RuntimeError("{CANARY}")
+            except RuntimeError:
+                logging.getLogger("some.plugin").debug("failed", exc_info=True)
+
+        def test_clean():
+            logging.getLogger("some.plugin").debug("nothing secret here")
+        """
+    )
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=3, errors=2)
+    output = result.stdout.str()
+    assert "the fake API key leaked into log records of ['httpcore.http11']" in output
+    assert "the fake API key leaked into log records of ['some.plugin']" in output
+    assert "ERROR test_leaky.py::test_clean" not in output

@@ -17,6 +17,7 @@ import asyncio
 import hashlib
 import json
 import re
+import ssl
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -535,9 +536,15 @@ class FakeSeerr:
         return _FakeTransport(self)
 
     @contextmanager
-    def serve(self, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
-        """Serve the fake over real HTTP in a background thread; yields the base URL."""
+    def serve(
+        self, host: str = "127.0.0.1", port: int = 0, ssl_context: ssl.SSLContext | None = None
+    ) -> Iterator[str]:
+        """Serve the fake over real HTTP in a background thread; yields the base URL.
+
+        With ``ssl_context`` (a server-side context with its certificate loaded) it serves HTTPS.
+        """
         fake = self
+        scheme = "https" if ssl_context is not None else "http"
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
@@ -547,7 +554,7 @@ class FakeSeerr:
                 content = self.rfile.read(length) if length else b""
                 headers = [(k, v) for k, v in self.headers.items() if k.lower() != "host"]
                 headers.append(("Host", self.headers.get("Host") or f"{host}:{bound_port}"))
-                url = f"http://{host}:{bound_port}{self.path}"
+                url = f"{scheme}://{host}:{bound_port}{self.path}"
                 response = fake.handle(httpx.Request(self.command, url, headers=headers, content=content))
                 body = response.content
                 self.send_response(response.status_code)
@@ -566,11 +573,13 @@ class FakeSeerr:
 
         server = ThreadingHTTPServer((host, port), Handler)
         server.daemon_threads = True
+        if ssl_context is not None:
+            server.socket = ssl_context.wrap_socket(server.socket, server_side=True)
         bound_port = server.server_address[1]
         thread = threading.Thread(target=server.serve_forever, name="fake-seerr", daemon=True)
         thread.start()
         try:
-            yield f"http://{host}:{bound_port}"
+            yield f"{scheme}://{host}:{bound_port}"
         finally:
             server.shutdown()
             server.server_close()

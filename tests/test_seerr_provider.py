@@ -444,3 +444,33 @@ async def test_map_and_unmap_by_hand(world):
         await host.map_user(ApertureUser("other"), "nobody-here")
     assert host.unmap_user("stranger") is True
     assert host.unmap_user("stranger") is False
+
+
+@pytest.mark.parametrize("flavour", FLAVOURS)
+async def test_every_request_the_provider_sends_matches_the_openapi_file(flavour):
+    """The provider's whole flow through a transport that validates each exchange against the
+    flavour's OpenAPI file (allowing exactly the documented gaps of notes §13)."""
+    from .openapi_validation import ValidatingTransport, spec_path
+
+    spec_path(flavour)  # skips with a reason when ../shared/reference is missing
+    world = await make_world(flavour)
+    validating = ValidatingTransport(world.fake, allow_undocumented_errors=True)
+    world.provider.transport = validating
+    world.host.set_settings("jellyseerr", {"url": BASE, "api_key": world.fake.api_key})
+    host, fake = world.host, world.fake
+    assert (await host.test_connection()).ok
+    fake.add_media("tv", 1396, status=4, season_statuses={1: 5, 2: 1})
+    await host.lookup([MATRIX, BREAKING_BAD, THRONES], alice())
+    movie = await host.submit_request(MATRIX, alice())
+    show = await host.submit_request(THRONES, alice(), RequestOptions(seasons=(1, 2)))
+    await host.submit_request(MATRIX, ApertureUser("carol"))  # 409 → the existing request
+    world.runtime().poller.progress_every = 0
+    watching = [tracked(movie, alice(), MATRIX), tracked(show, alice(), THRONES)]
+    polled = await host.poll(watching)
+    fake.approve(int(movie.request_id))
+    fake.set_download(int(movie.request_id), fraction=0.3)
+    polled = await host.poll(polled.tracked)
+    await host.map_users([alice(), ApertureUser("bob")])
+    assert validating.exchanges > 15
+    validating.assert_clean()
+    await host.aclose()

@@ -474,3 +474,27 @@ async def test_every_request_the_provider_sends_matches_the_openapi_file(flavour
     assert validating.exchanges > 15
     validating.assert_clean()
     await host.aclose()
+
+
+@pytest.mark.parametrize("flavour", FLAVOURS)
+async def test_many_unfinished_requests_are_read_from_the_list_not_one_by_one(flavour):
+    world = await make_world(flavour)
+    fake, host = world.fake, world.host
+    watching = []
+    for number in range(15):
+        fake.add_title("movie", 5000 + number, f"Film {number}")
+        item = MediaRef.parse(f"movie:{5000 + number}")
+        watching.append(
+            tracked(await host.submit_request(item, ApertureUser("carol")), ApertureUser("carol"), item)
+        )
+    fake.delete_request(int(watching[0].request_id))
+    before = len(fake.calls)
+    result = await host.poll(watching)  # first cycle: every request is checked
+    calls = fake.calls[before:]
+    singles = [c.path for c in calls if c.path.startswith("/request/") and c.path != "/request/count"]
+    assert singles == [f"/request/{watching[0].request_id}"]  # only the one missing from the list
+    assert len([c for c in calls if c.path == "/request"]) == 1
+    assert [(c.request.request_id, c.current) for c in result.changes] == [
+        (watching[0].request_id, RequestState.NOT_AVAILABLE)
+    ]
+    await host.aclose()

@@ -94,11 +94,12 @@ class RequestPoller:
         wanted = {t.request_id for t in suspects}
         found: dict[str, MediaRequest] = {}
         if len(suspects) > SMALL_BATCH:
+            profile = (await runtime.identity()).profile
+            allowed = profile.request_list_params()
             skip = 0
             while wanted - found.keys():
-                page = await runtime.client.requests_page(
-                    [("take", LIST_PAGE), ("skip", skip), ("filter", "all"), ("sort", "modified")]
-                )
+                query = [("take", LIST_PAGE), ("skip", skip), ("filter", "all"), ("sort", "modified")]
+                page = await runtime.client.requests_page([(k, v) for k, v in query if k in allowed])
                 found.update({str(r.id): r for r in page.results if str(r.id) in wanted})
                 skip += len(page.results)
                 if len(page.results) < LIST_PAGE or skip >= page.page_info.results:

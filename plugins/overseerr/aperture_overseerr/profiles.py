@@ -88,50 +88,28 @@ OVERSEERR = ProductProfile(
     blocklist_word=None,
     all_seasons_include_specials=True,
 )
-OVERSEERR_135 = ProductProfile(
+OVERSEERR_135 = replace(
+    OVERSEERR,
     key="overseerr-1.35",
-    product="Overseerr",
     status6=Status6.DELETED,
-    status7_deleted=False,
     request_completed=True,
-    jellyfin_users=False,
-    user_search=False,
-    user_include_ids=False,
-    request_sort_direction=False,
-    request_media_type=False,
     request_filters=_BASE_REQUEST_FILTERS | {"completed", "deleted"},
-    blocklist_word=None,
     all_seasons_include_specials=False,
 )
-JELLYSEERR_1 = ProductProfile(
+JELLYSEERR_1 = replace(
+    OVERSEERR,
     key="jellyseerr-1",
     product="Jellyseerr",
-    status6=Status6.UNUSED,
-    status7_deleted=False,
-    request_completed=False,
     jellyfin_users=True,
-    user_search=False,
-    user_include_ids=False,
-    request_sort_direction=False,
-    request_media_type=False,
-    request_filters=_BASE_REQUEST_FILTERS,
-    blocklist_word=None,
     all_seasons_include_specials=False,
 )
-JELLYSEERR_20 = ProductProfile(
+JELLYSEERR_20 = replace(
+    JELLYSEERR_1,
     key="jellyseerr-2.0",
-    product="Jellyseerr",
     status6=Status6.BLOCKLISTED,
-    status7_deleted=False,
-    request_completed=False,
-    jellyfin_users=True,
     user_search=True,
-    user_include_ids=False,
     request_sort_direction=True,
-    request_media_type=False,
-    request_filters=_BASE_REQUEST_FILTERS,
     blocklist_word="blacklisted",
-    all_seasons_include_specials=False,
 )
 JELLYSEERR_24 = replace(JELLYSEERR_20, key="jellyseerr-2.4", user_include_ids=True)
 JELLYSEERR_26 = replace(

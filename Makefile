@@ -2,6 +2,7 @@
 #              extras, run ruff and the whole pytest suite.
 # make demo  – run the main job on the embedded default (see README).
 # make lint  – ruff only.
+# make bench – the scale benchmark (issue 7): prints a table, writes benchmarks/results.json.
 
 PYTHON ?= python3
 VENV := .venv
@@ -9,7 +10,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PROJECTS := pyproject.toml hookspecs/pyproject.toml plugins/overseerr/pyproject.toml plugins/jellyseerr/pyproject.toml
 
-.PHONY: test demo lint install clean
+.PHONY: test demo lint install clean bench
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +30,9 @@ lint: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
+
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks $(BENCH_ARGS)
 
 demo: $(STAMP)
 	$(BIN)/aperture-plugins demo

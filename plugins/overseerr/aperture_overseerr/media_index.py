@@ -8,9 +8,22 @@ had, which is one small call when nothing changed. A rebuild runs again every
 ``rebuild_every`` seconds to forget rows deleted on the server (deletions leave no trace in
 ``sort=modified``).
 
+A rebuild reads the first page alone (it says how many rows there are), then the other pages
+``rebuild_concurrency`` at a time, so the server prepares one page while the client parses
+another (10,000 rows: 10 calls, about a third of the time of reading them one by one). Reading
+the first page first keeps the incremental refresh sound: a row created or modified while the
+rebuild runs moves to the top of ``sort=modified``, is newer than everything the first page
+held, and is picked up by the next incremental refresh. A rebuild also reads every row's
+``downloadStatus``, so it counts as a download-progress refresh.
+
 Refreshes are single-flight: many lookups arriving together share one refresh.
 Timestamps from the server are only compared with each other, so a server whose clock is off
 does not confuse it.
+
+Memory: rows are kept in one dict per media type keyed by TMDB id (no key tuples, no second
+index by local media id), and :meth:`~aperture_overseerr.models.MediaRow.parse` shares equal
+season entries and the media-type strings between rows: about 270 bytes per row, 100,000 rows
+in well under 50 MB (``make bench`` measures it).
 """
 
 from __future__ import annotations
@@ -22,9 +35,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from .client import SeerrClient
-from .models import MediaRow
-
-MediaKey = tuple[str, int]
+from .models import MediaPage, MediaRow
 
 
 @dataclass(frozen=True)
@@ -37,24 +48,25 @@ class Refresh:
 
 
 class MediaIndex:
-    """The media table by ``(media_type, tmdb_id)`` and by local media id."""
+    """The media table by ``(media_type, tmdb_id)``."""
 
     def __init__(
         self,
         *,
         page_size: int = 1000,
         incremental_page_size: int = 50,
+        rebuild_concurrency: int = 4,
         max_staleness: float = 5.0,
         rebuild_every: float = 900.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.page_size = page_size
         self.incremental_page_size = incremental_page_size
+        self.rebuild_concurrency = rebuild_concurrency
         self.max_staleness = max_staleness
         self.rebuild_every = rebuild_every
         self._clock = clock
-        self._rows: dict[MediaKey, MediaRow] = {}
-        self._by_id: dict[int, MediaRow] = {}
+        self._rows: dict[str, dict[int, MediaRow]] = {}
         self._newest: datetime | None = None
         self._built_at: float | None = None
         self._checked_at: float | None = None
@@ -63,13 +75,14 @@ class MediaIndex:
         self._downloads_inflight: asyncio.Future[None] | None = None
 
     def __len__(self) -> int:
-        return len(self._rows)
+        return sum(len(table) for table in self._rows.values())
 
     def get(self, media_type: str, tmdb_id: int) -> MediaRow | None:
-        return self._rows.get((media_type, tmdb_id))
+        table = self._rows.get(media_type)
+        return table.get(tmdb_id) if table is not None else None
 
-    def by_media_id(self, media_id: int) -> MediaRow | None:
-        return self._by_id.get(media_id)
+    def _put(self, row: MediaRow) -> None:
+        self._rows.setdefault(row.media_type, {})[row.tmdb_id] = row
 
     @property
     def is_built(self) -> bool:
@@ -109,16 +122,14 @@ class MediaIndex:
         while True:
             page = await client.media(take=self.page_size, skip=skip, sort="modified", filter="processing")
             for row in page.results:
-                key = (row.media_type, row.tmdb_id)
-                known = self._rows.get(key)
+                known = self.get(row.media_type, row.tmdb_id)
                 if (
                     known is None
                     or known.updated_at is None
                     or row.updated_at is None
                     or (row.updated_at >= known.updated_at)
                 ):
-                    self._rows[key] = row
-                    self._by_id[row.id] = row
+                    self._put(row)
             skip += len(page.results)
             if len(page.results) < self.page_size or skip >= page.page_info.results:
                 break
@@ -143,25 +154,46 @@ class MediaIndex:
         return await self._incremental(client, now)
 
     async def _rebuild(self, client: SeerrClient, started: float) -> Refresh:
-        rows: dict[MediaKey, MediaRow] = {}
-        skip = calls = 0
+        take = self.page_size
+        first = await client.media(take=take, skip=0, sort="modified")
+        pages = [first]
+        skip = len(first.results)
+        if len(first.results) == take and first.page_info.results > take:
+            limit = asyncio.Semaphore(max(1, self.rebuild_concurrency))
+
+            async def read(offset: int) -> MediaPage:
+                async with limit:
+                    return await client.media(take=take, skip=offset, sort="modified")
+
+            offsets = range(take, first.page_info.results, take)
+            pages += await asyncio.gather(*(read(offset) for offset in offsets))
+            skip = offsets[-1] + len(pages[-1].results)
+            last = pages[-1]
+            # the table grew while it was being read: go on one page at a time to a short page
+            while len(last.results) == take and skip < last.page_info.results:
+                last = await client.media(take=take, skip=skip, sort="modified")
+                pages.append(last)
+                skip += len(last.results)
+        rows: dict[str, dict[int, MediaRow]] = {}
         newest: datetime | None = None
-        while True:
-            page = await client.media(take=self.page_size, skip=skip, sort="modified")
-            calls += 1
+        for page in pages:
             for row in page.results:
-                rows.setdefault((row.media_type, row.tmdb_id), row)
+                table = rows.setdefault(row.media_type, {})
+                if row.tmdb_id not in table:
+                    table[row.tmdb_id] = row
                 if row.updated_at and (newest is None or row.updated_at > newest):
                     newest = row.updated_at
-            skip += len(page.results)
-            if len(page.results) < self.page_size or skip >= page.page_info.results:
-                break
-        changed = tuple(row for key, row in rows.items() if self._rows.get(key) != row)
+        changed = tuple(
+            row
+            for media_type, table in rows.items()
+            for tmdb_id, row in table.items()
+            if self.get(media_type, tmdb_id) != row
+        )
         self._rows = rows
-        self._by_id = {row.id: row for row in rows.values()}
         self._newest = newest
         self._built_at = self._checked_at = started
-        return Refresh(changed, rebuilt=True, calls=calls)
+        self._downloads_at = started  # every row's downloadStatus was just read
+        return Refresh(changed, rebuilt=True, calls=len(pages))
 
     async def _incremental(self, client: SeerrClient, started: float) -> Refresh:
         changed: list[MediaRow] = []
@@ -175,18 +207,14 @@ class MediaIndex:
                 if self._newest is not None and row.updated_at is not None and row.updated_at < self._newest:
                     reached_known = True
                     break
-                if self._rows.get((row.media_type, row.tmdb_id)) != row:
+                if self.get(row.media_type, row.tmdb_id) != row:
                     changed.append(row)
             skip += len(page.results)
             if reached_known or len(page.results) < take or skip >= page.page_info.results:
                 break
             take = min(take * 4, self.page_size)
         for row in changed:
-            previous = self._rows.get((row.media_type, row.tmdb_id))
-            if previous is not None and previous.id != row.id:
-                self._by_id.pop(previous.id, None)
-            self._rows[(row.media_type, row.tmdb_id)] = row
-            self._by_id[row.id] = row
+            self._put(row)
             if row.updated_at and (self._newest is None or row.updated_at > self._newest):
                 self._newest = row.updated_at
         self._checked_at = started

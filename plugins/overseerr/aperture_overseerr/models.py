@@ -12,6 +12,7 @@ here); product-specific fields (``jellyfinUsername``, ``downloadId``, …) are o
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -280,6 +281,16 @@ class SeasonStatus:
     status4k: int
 
 
+_MEDIA_TYPES = {"movie": "movie", "tv": "tv"}
+
+
+@functools.lru_cache(maxsize=4096)
+def season_status(season_number: int, status: int, status4k: int) -> SeasonStatus:
+    """A :class:`SeasonStatus`, shared between rows: a large media index holds a few hundred
+    distinct ones instead of one object per season of every show."""
+    return SeasonStatus(season_number, status, status4k)
+
+
 @dataclass(frozen=True, slots=True)
 class DownloadItem:
     """One entry of ``downloadStatus`` (a Radarr/Sonarr queue item, notes §7)."""
@@ -327,11 +338,12 @@ class MediaRow:
     @classmethod
     def parse(cls, value: Any, where: str) -> MediaRow:
         shape = Shape(value, where)
-        media_type = shape.req_str("mediaType")
-        if media_type not in ("movie", "tv"):
-            raise wrong_shape(where, f"mediaType {media_type!r} is neither movie nor tv")
+        given = shape.req_str("mediaType")
+        media_type = _MEDIA_TYPES.get(given)  # one shared string per type, not one per row
+        if media_type is None:
+            raise wrong_shape(where, f"mediaType {given!r} is neither movie nor tv")
         seasons = tuple(
-            SeasonStatus(s.req_int("seasonNumber"), s.opt_int("status") or 1, s.opt_int("status4k") or 1)
+            season_status(s.req_int("seasonNumber"), s.opt_int("status") or 1, s.opt_int("status4k") or 1)
             for s in (Shape(item, f"{where}.seasons[]") for item in shape.items("seasons"))
         )
         return cls(

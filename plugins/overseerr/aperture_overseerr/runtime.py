@@ -9,7 +9,7 @@ closes it (and its HTTP pool) when the settings change or Aperture shuts down.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 from typing import Any
 
 import httpx
@@ -139,8 +139,10 @@ class SeerrRuntime:
         return report
 
     async def lookup(self, items: Sequence[MediaRef], user: ApertureUser | None) -> list[Availability]:
-        identity = await self.identity()
-        viewer, _ = await asyncio.gather(self.viewer(user), self.refresh_index())
+        # The three are independent: detect the server, map the user (user list, quota) and bring
+        # the index up to date at once. If several fail, the detection's error wins (it says
+        # best what is wrong), then the user's, as if they had run one after the other.
+        identity, viewer, _ = await _together(self.identity(), self.viewer(user), self.refresh_index())
         own = await self._own_requests(viewer.user.id) if viewer.user is not None else {}
         is_4k = self.default_4k
         rows = [self.index.get(item.media_type.value, item.tmdb_id) for item in items]
@@ -201,3 +203,12 @@ class SeerrRuntime:
 
     async def poll(self, requests: Sequence[TrackedRequest]) -> list[StatusUpdate]:
         return await self.poller.poll(self, requests)
+
+
+async def _together(*awaitables: Awaitable[Any]) -> tuple[Any, ...]:
+    """Await all at once; if any failed, raise the error of the first failed one (in order)."""
+    results = await asyncio.gather(*awaitables, return_exceptions=True)
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
+    return tuple(results)

@@ -1,0 +1,221 @@
+"""A large, realistic fake server and a host whose provider talks to it over real HTTP.
+
+The fake's builders (``add_media``, ``create_request``) look media up by scanning the whole table,
+which is fine for tests and far too slow for 100,000 rows; :func:`seed` therefore fills the
+fake's dicts directly with the same record types (``fake_state``), keeping them consistent the way
+the builders would: one TMDB title per media row, TV seasons, distinct ``updatedAt`` stamps (one
+second apart, so ``sort=modified`` has a strict order), requests pointing at media rows whose
+status matches (pending → PENDING, approved → PROCESSING), and the id counters moved on.
+
+A Discovery page (:meth:`World.page`) mixes titles the server knows (various statuses) with titles
+it has never seen (only in the fake TMDB catalogue), like the real page, which shows titles that
+are not in the library.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from aperture_hookspecs import ApertureUser, MediaRef, ProviderInfo, RequestState, TrackedRequest
+from aperture_overseerr import SEERR_CAPABILITIES, SeerrProvider
+from aperture_overseerr.permissions import Permission
+from aperture_overseerr.testing import FakeSeerr, MediaRecord, RequestRecord, SeasonRecord, TitleRecord
+from aperture_overseerr.testing.fake_state import SeasonRequestRecord
+from aperture_plugins import MemorySettings, PluginHost
+
+MEDIA_PENDING, MEDIA_PROCESSING, MEDIA_PARTIAL, MEDIA_AVAILABLE, MEDIA_UNKNOWN = 2, 3, 4, 5, 1
+REQUEST_PENDING, REQUEST_APPROVED = 1, 2
+#: The first TMDB id of titles that have no media row (never requested, not in the library).
+UNSEEN_BASE = 5_000_000
+
+
+@dataclass
+class Latency:
+    """Injected server latency in seconds: TMDB-backed endpoints and database-only endpoints."""
+
+    tmdb: float = 0.050
+    db: float = 0.002
+
+
+@dataclass
+class World:
+    """A seeded fake, its users, and the media/requests a scenario picks from."""
+
+    fake: FakeSeerr
+    users: list[ApertureUser]
+    known: list[MediaRef] = field(default_factory=list)
+    unseen: list[MediaRef] = field(default_factory=list)
+    requests: list[TrackedRequest] = field(default_factory=list)
+
+    def page(self, number: int, size: int) -> list[MediaRef]:
+        """Discovery page ``number``: half titles the server knows, half it has never seen."""
+        rng = random.Random(number)
+        known = rng.sample(self.known, min(len(self.known), size - size // 2))
+        unseen = rng.sample(self.unseen, min(len(self.unseen), size - len(known)))
+        cards = known + unseen
+        rng.shuffle(cards)
+        return cards
+
+
+def seed(
+    rows: int,
+    *,
+    latency: Latency,
+    users: int = 50,
+    requests: int = 1000,
+    unseen: int = 2000,
+    flavour: str = "jellyseerr",
+) -> World:
+    """A fake with ``rows`` media rows, ``users`` requesting users and ``requests`` open requests."""
+    fake = FakeSeerr(flavour, tmdb_latency=latency.tmdb, db_latency=latency.db)  # type: ignore[arg-type]
+    people = []
+    for n in range(1, users + 1):
+        name = f"viewer{n:03d}"
+        fake.add_user(name, jellyfin_username=name, permissions=int(Permission.REQUEST))
+        people.append(ApertureUser(name))
+    world = World(fake, people)
+    start = fake.now() - timedelta(seconds=rows + 3600)
+    pending: list[MediaRecord] = []
+    processing: list[MediaRecord] = []
+    for n in range(rows):
+        media_type = "tv" if n % 10 >= 7 else "movie"
+        tmdb_id = 10_000 + n
+        title = TitleRecord(
+            media_type=media_type,
+            tmdb_id=tmdb_id,
+            title=f"Bench {media_type} {tmdb_id}",
+            seasons=1 + n % 5 if media_type == "tv" else 0,
+            tvdb_id=300_000 + tmdb_id if media_type == "tv" else None,
+            imdb_id=f"tt{tmdb_id:07d}",
+        )
+        fake.titles[(media_type, tmdb_id)] = title
+        status = _status(n, media_type)
+        stamp = start + timedelta(seconds=n)
+        record = MediaRecord(
+            id=n + 1,
+            media_type=media_type,
+            tmdb_id=tmdb_id,
+            tvdb_id=title.tvdb_id,
+            imdb_id=title.imdb_id,
+            status=status,
+            status4k=MEDIA_UNKNOWN,
+            created_at=stamp,
+            updated_at=stamp,
+            last_season_change=stamp,
+            media_added_at=stamp if status in (MEDIA_PARTIAL, MEDIA_AVAILABLE) else None,
+        )
+        if media_type == "tv" and status in (MEDIA_PARTIAL, MEDIA_AVAILABLE):
+            for season in range(1, title.seasons + 1):
+                available = status == MEDIA_AVAILABLE or season == 1
+                record.seasons.append(
+                    SeasonRecord(
+                        n * 10 + season,
+                        season,
+                        MEDIA_AVAILABLE if available else MEDIA_UNKNOWN,
+                        MEDIA_UNKNOWN,
+                        stamp,
+                        stamp,
+                    )
+                )
+        fake.media[record.id] = record
+        world.known.append(MediaRef.parse(f"{media_type}:{tmdb_id}"))
+        if status == MEDIA_PENDING:
+            pending.append(record)
+        elif status == MEDIA_PROCESSING:
+            processing.append(record)
+    fake._ids["media"] = rows
+    fake._ids["season"] = rows * 10 + 10
+    for n in range(unseen):
+        media_type = "tv" if n % 10 >= 7 else "movie"
+        tmdb_id = UNSEEN_BASE + n
+        fake.titles[(media_type, tmdb_id)] = TitleRecord(
+            media_type, tmdb_id, f"Unseen {media_type} {tmdb_id}", seasons=3 if media_type == "tv" else 0
+        )
+        world.unseen.append(MediaRef.parse(f"{media_type}:{tmdb_id}"))
+    _seed_requests(world, pending, processing, requests)
+    return world
+
+
+def _status(n: int, media_type: str) -> int:
+    bucket = n % 20
+    if bucket < 12:
+        return MEDIA_AVAILABLE
+    if bucket < 14:
+        return MEDIA_PARTIAL if media_type == "tv" else MEDIA_AVAILABLE
+    if bucket < 16:
+        return MEDIA_PROCESSING
+    if bucket < 18:
+        return MEDIA_PENDING
+    return MEDIA_UNKNOWN
+
+
+def _seed_requests(
+    world: World, pending: list[MediaRecord], processing: list[MediaRecord], count: int
+) -> None:
+    """One open request per pending/processing media row, up to ``count``, spread over the users."""
+    fake = world.fake
+    season_request_id = 0
+    candidates = [(m, REQUEST_PENDING) for m in pending] + [(m, REQUEST_APPROVED) for m in processing]
+    candidates.sort(key=lambda pair: pair[0].id)
+    for n, (media, status) in enumerate(candidates[:count], start=1):
+        owner_index = n % len(world.users)
+        owner_id = owner_index + 2  # user 1 is the admin
+        seasons = []
+        if media.media_type == "tv":
+            season_request_id += 1
+            seasons.append(
+                SeasonRequestRecord(season_request_id, 1, status, media.created_at, media.created_at)
+            )
+        fake.requests[n] = RequestRecord(
+            id=n,
+            status=status,
+            media_id=media.id,
+            media_type=media.media_type,
+            is4k=False,
+            requested_by=owner_id,
+            modified_by=1 if status == REQUEST_APPROVED else None,
+            created_at=media.created_at,
+            updated_at=media.updated_at,
+            seasons=seasons,
+        )
+        world.requests.append(
+            TrackedRequest(
+                request_id=str(n),
+                item=MediaRef.parse(f"{media.media_type}:{media.tmdb_id}"),
+                user=world.users[owner_index],
+                state=RequestState.PENDING if status == REQUEST_PENDING else RequestState.APPROVED,
+                seasons=(1,) if seasons else None,
+            )
+        )
+    fake._ids["request"] = len(world.requests)
+    fake._ids["season_request"] = season_request_id
+
+
+def make_host(url: str, api_key: str, **settings: object) -> PluginHost:
+    """A host whose active provider is Jellyseerr, talking to ``url`` over real HTTP."""
+    provider = SeerrProvider(
+        ProviderInfo(name="jellyseerr", title="Jellyseerr", version="bench", capabilities=SEERR_CAPABILITIES)
+    )
+    host = PluginHost(load_entry_points=False, settings=MemorySettings()).load()
+    host.register(provider, "jellyseerr")
+    host.use("jellyseerr")
+    host.set_settings("jellyseerr", {"url": url, "api_key": api_key, **settings})
+    return host
+
+
+def runtime_of(host: PluginHost) -> Any:
+    """The provider's live state (media index, caches) behind ``host``."""
+    record = host.active_provider()
+    return host._context(record).runtime["seerr"]
+
+
+@contextmanager
+def served(world: World) -> Iterator[str]:
+    """The fake over real HTTP on 127.0.0.1 (a background thread); yields its base URL."""
+    with world.fake.serve() as url:
+        yield url

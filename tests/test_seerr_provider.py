@@ -498,3 +498,33 @@ async def test_many_unfinished_requests_are_read_from_the_list_not_one_by_one(fl
         (watching[0].request_id, RequestState.NOT_AVAILABLE)
     ]
     await host.aclose()
+
+
+async def test_after_the_first_cycle_only_recently_modified_requests_are_read():
+    world = await make_world("seerr")
+    fake, host = world.fake, world.host
+    watching = []
+    carol = fake.users[world.ids["carol"]]
+    for number in range(130):  # more than one page of the request list
+        fake.add_title("movie", 6000 + number, f"Film {number}")
+        created = fake.create_request(carol, {"mediaType": "movie", "mediaId": 6000 + number, "is4k": False})
+        item = MediaRef.parse(f"movie:{6000 + number}")
+        watching.append(TrackedRequest(str(created.id), item, ApertureUser("carol"), RequestState.APPROVED))
+    first = await host.poll(watching)
+    fake.advance(timedelta(seconds=5))
+    fake.fail(int(watching[3].request_id))
+    fake.decline(int(watching[7].request_id))
+    before = len(fake.calls)
+    second = await host.poll(first.tracked)
+    paths = [c.path for c in fake.calls[before:]]
+    assert sorted(paths) == ["/media", "/request", "/request/count"]  # one page of the list, no per-id reads
+    assert {(c.request.request_id, c.current) for c in second.changes} == {
+        (watching[3].request_id, RequestState.FAILED),
+        (watching[7].request_id, RequestState.DECLINED),
+    }
+    fake.delete_request(int(watching[9].request_id))  # the total falls: a full check finds it
+    third = await host.poll(second.tracked)
+    assert [(c.request.request_id, c.current) for c in third.changes] == [
+        (watching[9].request_id, RequestState.NOT_AVAILABLE)
+    ]
+    await host.aclose()

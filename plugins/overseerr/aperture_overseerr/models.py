@@ -450,6 +450,10 @@ class RequestCounts:
 
     values: tuple[tuple[str, int], ...]
 
+    @property
+    def total(self) -> int:
+        return dict(self.values).get("total", 0)
+
     @classmethod
     def parse(cls, value: Any) -> RequestCounts:
         shape = Shape(value, "GET /api/v1/request/count")

@@ -4,10 +4,13 @@ A cycle with nothing changed costs two cheap, database-only calls whatever the n
 tracked requests: an incremental media refresh (``GET /media?sort=modified``, one small page)
 and ``GET /request/count``. Only when one of them moved are requests read again:
 
-* requests whose title's media row changed, and all unfinished ones when the counts changed;
-* up to ``SMALL_BATCH`` of them one by one with ``GET /request/{id}`` (404 = deleted on the
-  server); more than that, in pages of ``GET /request?sort=modified`` (on Jellyseerr/Seerr that
-  list asks Radarr/Sonarr for profile names, cached an hour by the server; rarely needed).
+* requests whose title's media row changed;
+* when the counts moved, the requests modified since the newest one seen before: the top of
+  ``GET /request?sort=modified``, read down to that watermark (usually one page; on
+  Jellyseerr/Seerr that list asks Radarr/Sonarr for profile names, cached an hour by the server);
+* every unfinished request on the first cycle, after a deletion (the total fell: a deleted
+  request leaves no trace in ``sort=modified``) and every ``full_check_every`` seconds: up to
+  ``SMALL_BATCH`` one by one with ``GET /request/{id}`` (404 = deleted), more from the list.
 
 Download progress is not part of ``updatedAt`` (the server keeps it in memory and refreshes it
 once a minute, notes §7), so approved/processing titles are re-read with one
@@ -22,12 +25,13 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from aperture_hookspecs import DownloadProgress, RequestState, StatusUpdate, TrackedRequest
 
 from .availability import progress_of
-from .models import MediaRequest, MediaRow
+from .models import MediaRequest, MediaRow, RequestCounts, RequestPage
 from .request_state import requested_seasons, state_of
 
 if TYPE_CHECKING:
@@ -36,17 +40,25 @@ if TYPE_CHECKING:
 SMALL_BATCH = 10
 LIST_PAGE = 100
 PROGRESS_EVERY = 60.0
+FULL_CHECK_EVERY = 900.0
 
 
 class RequestPoller:
     """Keeps what the last cycle saw (request counts, progress time) for one provider."""
 
     def __init__(
-        self, *, progress_every: float = PROGRESS_EVERY, clock: Callable[[], float] = time.monotonic
+        self,
+        *,
+        progress_every: float = PROGRESS_EVERY,
+        full_check_every: float = FULL_CHECK_EVERY,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.progress_every = progress_every
+        self.full_check_every = full_check_every
         self._clock = clock
-        self._counts: object | None = None
+        self._counts: RequestCounts | None = None
+        self._watermark: datetime | None = None
+        self._full_check_at: float | None = None
 
     async def poll(self, runtime: SeerrRuntime, tracked: Sequence[TrackedRequest]) -> list[StatusUpdate]:
         active = [t for t in tracked if not t.state.is_final and t.request_id.isdigit()]
@@ -56,13 +68,19 @@ class RequestPoller:
         refresh = await runtime.refresh_index(force=True)
         counts = await runtime.client.request_counts()
         changed_titles = {(row.media_type, row.tmdb_id) for row in refresh.changed}
-        if self._counts is None or counts != self._counts:
-            suspects = active
-        else:
-            suspects = [t for t in active if (t.item.media_type.value, t.item.tmdb_id) in changed_titles]
+        suspects = [t for t in active if (t.item.media_type.value, t.item.tmdb_id) in changed_titles]
+        fetched: dict[str, MediaRequest] = {}
+        if counts != self._counts:
+            if self._needs_full_check(counts):
+                suspects = active
+            else:  # only what was modified since the last cycle: usually one page
+                recent = await self._recently_modified(runtime)
+                active_ids = {t.request_id for t in active}
+                fetched = {key: r for key, r in recent.items() if key in active_ids}
+                suspects += [t for t in active if t.request_id in fetched and t not in suspects]
         self._counts = counts
         await self._refresh_progress(runtime, active)
-        fetched = await self._fetch(runtime, suspects)
+        fetched.update(await self._fetch(runtime, [t for t in suspects if t.request_id not in fetched]))
         suspect_ids = {t.request_id for t in suspects}
         updates: list[StatusUpdate] = []
         for request in active:
@@ -84,6 +102,49 @@ class RequestPoller:
                 updates.append(_progress_update(request, media))
         return updates
 
+    def _needs_full_check(self, counts: RequestCounts) -> bool:
+        """Read every unfinished request: on the first cycle, after a deletion (the total fell,
+        and a deleted request leaves no trace in ``sort=modified``) and every
+        ``full_check_every`` seconds."""
+        now = self._clock()
+        due = self._full_check_at is None or now - self._full_check_at >= self.full_check_every
+        shrank = self._counts is not None and counts.total < self._counts.total
+        if self._watermark is None or due or shrank:
+            self._full_check_at = now
+            return True
+        return False
+
+    async def _recently_modified(self, runtime: SeerrRuntime) -> dict[str, MediaRequest]:
+        """Requests modified since the newest one seen before (``GET /request?sort=modified``)."""
+        found: dict[str, MediaRequest] = {}
+        skip = 0
+        while True:
+            page = await self._list_page(runtime, skip)
+            reached_known = False
+            for request in page.results:
+                if (
+                    self._watermark is not None
+                    and request.updated_at
+                    and request.updated_at < self._watermark
+                ):
+                    reached_known = True
+                    break
+                found[str(request.id)] = request
+            self._note(page.results)
+            skip += len(page.results)
+            if reached_known or len(page.results) < LIST_PAGE or skip >= page.page_info.results:
+                return found
+
+    async def _list_page(self, runtime: SeerrRuntime, skip: int) -> RequestPage:
+        allowed = (await runtime.identity()).profile.request_list_params()
+        query = [("take", LIST_PAGE), ("skip", skip), ("filter", "all"), ("sort", "modified")]
+        return await runtime.client.requests_page([(k, v) for k, v in query if k in allowed])
+
+    def _note(self, requests: Sequence[MediaRequest]) -> None:
+        stamps = [r.updated_at for r in requests if r.updated_at]
+        if stamps and (self._watermark is None or max(stamps) > self._watermark):
+            self._watermark = max(stamps)
+
     async def _refresh_progress(self, runtime: SeerrRuntime, active: list[TrackedRequest]) -> None:
         if any(t.state in (RequestState.APPROVED, RequestState.PROCESSING) for t in active):
             await runtime.index.refresh_downloads(runtime.client, max_age=self.progress_every)
@@ -94,12 +155,10 @@ class RequestPoller:
         wanted = {t.request_id for t in suspects}
         found: dict[str, MediaRequest] = {}
         if len(suspects) > SMALL_BATCH:
-            profile = (await runtime.identity()).profile
-            allowed = profile.request_list_params()
             skip = 0
             while wanted - found.keys():
-                query = [("take", LIST_PAGE), ("skip", skip), ("filter", "all"), ("sort", "modified")]
-                page = await runtime.client.requests_page([(k, v) for k, v in query if k in allowed])
+                page = await self._list_page(runtime, skip)
+                self._note(page.results)
                 found.update({str(r.id): r for r in page.results if str(r.id) in wanted})
                 skip += len(page.results)
                 if len(page.results) < LIST_PAGE or skip >= page.page_info.results:

@@ -204,10 +204,18 @@ class MediaIndex:
             calls += 1
             reached_known = False
             for row in page.results:
-                if self._newest is not None and row.updated_at is not None and row.updated_at < self._newest:
+                known = self.get(row.media_type, row.tmdb_id) == row
+                stamp = row.updated_at
+                if (
+                    self._newest is not None
+                    and stamp is not None
+                    and (stamp < self._newest or (stamp == self._newest and known))
+                ):
+                    # older than the newest row seen, or as old and unchanged (many rows share a
+                    # millisecond after a bulk import): everything below was seen before
                     reached_known = True
                     break
-                if self.get(row.media_type, row.tmdb_id) != row:
+                if not known:
                     changed.append(row)
             skip += len(page.results)
             if reached_known or len(page.results) < take or skip >= page.page_info.results:

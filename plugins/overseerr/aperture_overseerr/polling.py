@@ -58,6 +58,7 @@ class RequestPoller:
         self._clock = clock
         self._counts: RequestCounts | None = None
         self._watermark: datetime | None = None
+        self._at_watermark: set[int] = set()
         self._full_check_at: float | None = None
 
     async def poll(self, runtime: SeerrRuntime, tracked: Sequence[TrackedRequest]) -> list[StatusUpdate]:
@@ -122,12 +123,16 @@ class RequestPoller:
             page = await self._list_page(runtime, skip)
             reached_known = False
             for request in page.results:
+                stamp = request.updated_at
                 if (
                     self._watermark is not None
-                    and request.updated_at
-                    and request.updated_at < self._watermark
+                    and stamp is not None
+                    and (
+                        stamp < self._watermark
+                        or (stamp == self._watermark and request.id in self._at_watermark)
+                    )
                 ):
-                    reached_known = True
+                    reached_known = True  # older, or as old and already seen: the rest is known
                     break
                 found[str(request.id)] = request
             self._note(page.results)
@@ -141,9 +146,14 @@ class RequestPoller:
         return await runtime.client.requests_page([(k, v) for k, v in query if k in allowed])
 
     def _note(self, requests: Sequence[MediaRequest]) -> None:
-        stamps = [r.updated_at for r in requests if r.updated_at]
-        if stamps and (self._watermark is None or max(stamps) > self._watermark):
-            self._watermark = max(stamps)
+        """Move the watermark to the newest ``updatedAt`` seen, remembering who stands on it."""
+        for request in requests:
+            stamp = request.updated_at
+            if stamp is None or (self._watermark is not None and stamp < self._watermark):
+                continue
+            if self._watermark is None or stamp > self._watermark:
+                self._watermark, self._at_watermark = stamp, set()
+            self._at_watermark.add(request.id)
 
     async def _refresh_progress(self, runtime: SeerrRuntime, active: list[TrackedRequest]) -> None:
         if any(t.state in (RequestState.APPROVED, RequestState.PROCESSING) for t in active):

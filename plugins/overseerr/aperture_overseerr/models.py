@@ -13,12 +13,14 @@ here); product-specific fields (``jellyfinUsername``, ``downloadId``, …) are o
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from aperture_hookspecs import UnexpectedResponseError
+
+T = TypeVar("T")
 
 # MediaStatus and MediaRequestStatus values (notes §5); meanings of 6 and 7 depend on the product.
 MEDIA_UNKNOWN, MEDIA_PENDING, MEDIA_PROCESSING, MEDIA_PARTIAL, MEDIA_AVAILABLE = 1, 2, 3, 4, 5
@@ -236,6 +238,14 @@ class PageInfo:
         )
 
 
+def page_parts(value: Any, where: str, parse_item: Callable[[Any, str], T]) -> tuple[PageInfo, tuple[T, ...]]:
+    """The ``pageInfo`` and parsed ``results`` of one page of a take/skip list (notes §10)."""
+    shape = Shape(value, where)
+    return PageInfo.parse(shape), tuple(
+        parse_item(item, f"{where} results[]") for item in shape.items("results")
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class QuotaPart:
     """One half of ``GET /user/{id}/quota``; ``limit``/``days``/``remaining`` absent = unlimited."""
@@ -370,9 +380,7 @@ class MediaPage:
 
     @classmethod
     def parse(cls, value: Any, where: str = "GET /api/v1/media") -> MediaPage:
-        shape = Shape(value, where)
-        rows = tuple(MediaRow.parse(item, f"{where} results[]") for item in shape.items("results"))
-        return cls(PageInfo.parse(shape), rows)
+        return cls(*page_parts(value, where, MediaRow.parse))
 
 
 @dataclass(frozen=True, slots=True)
@@ -382,9 +390,7 @@ class UserPage:
 
     @classmethod
     def parse(cls, value: Any, where: str = "GET /api/v1/user") -> UserPage:
-        shape = Shape(value, where)
-        users = tuple(SeerrUser.parse(item, f"{where} results[]") for item in shape.items("results"))
-        return cls(PageInfo.parse(shape), users)
+        return cls(*page_parts(value, where, SeerrUser.parse))
 
 
 # -- requests -----------------------------------------------------------------------------
@@ -439,9 +445,7 @@ class RequestPage:
 
     @classmethod
     def parse(cls, value: Any, where: str) -> RequestPage:
-        shape = Shape(value, where)
-        rows = tuple(MediaRequest.parse(item, f"{where} results[]") for item in shape.items("results"))
-        return cls(PageInfo.parse(shape), rows)
+        return cls(*page_parts(value, where, MediaRequest.parse))
 
 
 @dataclass(frozen=True, slots=True)

@@ -172,13 +172,16 @@ class SettingsStore:
 
     # -- provider settings --------------------------------------------------------------------
 
-    def get(self, provider: str) -> dict[str, Any] | None:
-        """The provider's settings with secrets decrypted, or ``None`` if never saved."""
-        row = (
+    def _settings_row(self, provider: str) -> tuple[str, str] | None:
+        return (
             self._connection()
             .execute("SELECT plain_json, secrets_json FROM provider_settings WHERE provider = ?", (provider,))
             .fetchone()
         )
+
+    def get(self, provider: str) -> dict[str, Any] | None:
+        """The provider's settings with secrets decrypted, or ``None`` if never saved."""
+        row = self._settings_row(provider)
         if row is None:
             return None
         values = _plain(row[0], provider)
@@ -215,11 +218,7 @@ class SettingsStore:
         A secret that cannot be decrypted shows as :data:`UNREADABLE`; ``secret_fields`` names
         the fields to mark so when the stored secrets are damaged as a whole.
         """
-        row = (
-            self._connection()
-            .execute("SELECT plain_json, secrets_json FROM provider_settings WHERE provider = ?", (provider,))
-            .fetchone()
-        )
+        row = self._settings_row(provider)
         if row is None:
             return None
         values = _plain(row[0], provider)

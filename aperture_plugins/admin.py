@@ -4,6 +4,8 @@
   connection test on it, and saves only when the test passes (unless told to save untested).
   A secret field left empty keeps the stored value, so a form can be saved again without
   re-typing the API key. A failure at any step leaves the stored settings as they were.
+* :func:`map_user` / :func:`unmap_user` edit the provider's manual user map, checking a new
+  entry on the server before it is saved.
 * :func:`masked_settings` is what a UI gets back: secrets masked ("••••3f2a"), never in clear.
 * :func:`rotate_master_key` re-encrypts every secret under a new master key with no moment in
   which a secret is unreadable (see :mod:`.secrets`).
@@ -19,9 +21,19 @@ from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
-from aperture_hookspecs import ConnectionReport, InvalidSettingsError, secret_fields, validate_settings
+from aperture_hookspecs import (
+    AccountMapping,
+    ApertureUser,
+    ConnectionReport,
+    InvalidSettingsError,
+    NotConfiguredError,
+    ProviderContext,
+    UserNotMappedError,
+    secret_fields,
+    validate_settings,
+)
 
-from .host import PluginHost
+from .host import PluginHost, run_callbacks
 from .secrets import SECRET_KEY_ENV, SecretUnreadableError, mask
 from .store import SettingsStore
 
@@ -80,6 +92,53 @@ async def configure(
         host.set_settings(name, values)
     shown = {key: (mask(str(value)) if key in secrets else value) for key, value in values.items()}
     return ConfigureOutcome(name, report, saved, report is not None, shown)
+
+
+async def map_user(
+    host: PluginHost, user: ApertureUser, target: str, name: str | None = None
+) -> AccountMapping:
+    """Map ``user`` by hand to a server account (id, username or email), checked on the server first.
+
+    The entry goes into the provider's ``user_map`` setting only if the provider then maps
+    the user *manually* to exactly one account; otherwise nothing is saved and the error
+    says why.
+    """
+    record = host._provider(name)
+    stored = dict(host.settings.get(record.name) or {})
+    if not stored:
+        raise NotConfiguredError(
+            f"Configure {record.name} before mapping users",
+            hints=(f"aperture-plugins configure {record.name} --url URL --api-key-stdin",),
+        )
+    user_map = dict(stored.get("user_map") or {})
+    user_map[user.name] = int(target) if target.isascii() and target.isdigit() else target
+    schema = host.settings_schema(record.name)
+    values = validate_settings(schema, {**stored, "user_map": user_map}, provider=record.name)
+    context = ProviderContext(record.name, values, host.data_dir / "providers" / record.name)
+    try:
+        [mapping] = await host.map_users_with(record, context, [user])
+    finally:
+        await run_callbacks(context.close_callbacks())
+    if mapping.method != "manual" or not mapping.mapped:
+        raise UserNotMappedError(
+            f"Cannot map {user.name} to {target!r}: " + ("; ".join(mapping.problems) or "no such account"),
+            hints=("Give the account's id, username or email exactly as the server shows it",),
+            provider=record.name,
+        )
+    host.set_settings(record.name, values)
+    return mapping
+
+
+def unmap_user(host: PluginHost, user_name: str, name: str | None = None) -> bool:
+    """Remove a manual mapping; returns whether there was one."""
+    record = host._provider(name)
+    stored = dict(host.settings.get(record.name) or {})
+    user_map = dict(stored.get("user_map") or {})
+    if user_name not in user_map:
+        return False
+    del user_map[user_name]
+    host.set_settings(record.name, {**stored, "user_map": user_map})
+    return True
 
 
 def masked_settings(host: PluginHost, name: str) -> dict[str, Any] | None:

@@ -492,7 +492,7 @@ def map_command(ctx: click.Context, aperture_user: str, server_user: str, as_jso
 
     async def run() -> Any:
         async with host:
-            return await host.map_user(ApertureUser(aperture_user), server_user)
+            return await admin.map_user(host, ApertureUser(aperture_user), server_user)
 
     mapping = asyncio.run(run())
     if as_json:
@@ -507,7 +507,7 @@ def map_command(ctx: click.Context, aperture_user: str, server_user: str, as_jso
 @click.pass_context
 def unmap(ctx: click.Context, aperture_user: str, as_json: bool) -> None:
     """Remove APERTURE_USER's manual mapping (automatic matching applies again)."""
-    removed = _host(ctx).unmap_user(aperture_user)
+    removed = admin.unmap_user(_host(ctx), aperture_user)
     message = (
         f"{aperture_user}: manual mapping removed" if removed else f"{aperture_user} had no manual mapping"
     )

@@ -179,7 +179,7 @@ async def _flow(
     host.use(PROVIDER)
 
     console.rule("2 · Admin: map users")
-    await host.map_user(ApertureUser("carmen"), "caroline")
+    await admin.map_user(host, ApertureUser("carmen"), "caroline")
     users = _users(ids)
     console.print(render.mappings_table(await host.map_users(users)))
 

@@ -50,7 +50,6 @@ from aperture_hookspecs import (
     TrackedRequest,
     UnauthorizedError,
     UnsupportedOperationError,
-    UserNotMappedError,
     secret_fields,
     validate_settings,
 )
@@ -347,7 +346,7 @@ class PluginHost:
             return await self._test(record, context)
         finally:
             self._contexts_under_test.remove(context)
-            await _run_callbacks(context.close_callbacks())
+            await run_callbacks(context.close_callbacks())
 
     def _context(self, record: PluginRecord) -> ProviderContext:
         context = self._contexts.get(record.name)
@@ -385,7 +384,7 @@ class PluginHost:
         for name in list(self._contexts):
             self._retire(name)
         callbacks, self._close_callbacks = self._close_callbacks, []
-        await _run_callbacks(callbacks)
+        await run_callbacks(callbacks)
 
     async def __aenter__(self) -> PluginHost:
         return self.load()
@@ -541,11 +540,12 @@ class PluginHost:
         users = list(users)
         if not users:
             return []
-        return await self._map_users(record, self._context(record), users)
+        return await self.map_users_with(record, self._context(record), users)
 
-    async def _map_users(
+    async def map_users_with(
         self, record: PluginRecord, context: ProviderContext, users: list[ApertureUser]
     ) -> list[AccountMapping]:
+        """:meth:`map_users` with a given context (e.g. settings not saved yet)."""
         answers = await self.dispatcher.call_provider(
             "aperture_map_users", record, self._leave_out(record), context=context, users=tuple(users)
         )
@@ -560,50 +560,6 @@ class PluginHost:
                 provider=record.name,
             )
         return answers
-
-    async def map_user(self, user: ApertureUser, target: str, name: str | None = None) -> AccountMapping:
-        """Map ``user`` by hand to a server account (id, username or email), checked on the server first.
-
-        The entry goes into the provider's ``user_map`` setting only if the provider then maps
-        the user *manually* to exactly one account; otherwise nothing is saved and the error
-        says why.
-        """
-        record = self._provider(name)
-        stored = dict(self.settings.get(record.name) or {})
-        if not stored:
-            raise NotConfiguredError(
-                f"Configure {record.name} before mapping users",
-                hints=(f"aperture-plugins configure {record.name} --url URL --api-key-stdin",),
-            )
-        user_map = dict(stored.get("user_map") or {})
-        user_map[user.name] = int(target) if target.isascii() and target.isdigit() else target
-        schema = self.settings_schema(record.name)
-        values = validate_settings(schema, {**stored, "user_map": user_map}, provider=record.name)
-        context = ProviderContext(record.name, values, self.data_dir / "providers" / record.name)
-        try:
-            [mapping] = await self._map_users(record, context, [user])
-        finally:
-            await _run_callbacks(context.close_callbacks())
-        if mapping.method != "manual" or not mapping.mapped:
-            raise UserNotMappedError(
-                f"Cannot map {user.name} to {target!r}: "
-                + ("; ".join(mapping.problems) or "no such account"),
-                hints=("Give the account's id, username or email exactly as the server shows it",),
-                provider=record.name,
-            )
-        self.set_settings(record.name, values)
-        return mapping
-
-    def unmap_user(self, user_name: str, name: str | None = None) -> bool:
-        """Remove a manual mapping; returns whether there was one."""
-        record = self._provider(name)
-        stored = dict(self.settings.get(record.name) or {})
-        user_map = dict(stored.get("user_map") or {})
-        if user_name not in user_map:
-            return False
-        del user_map[user_name]
-        self.set_settings(record.name, {**stored, "user_map": user_map})
-        return True
 
     async def notify_status_changed(self, change: StatusChange) -> None:
         """Broadcast one transition to every enabled plugin; failures are logged, not raised."""
@@ -622,7 +578,7 @@ class PluginHost:
             log.debug("Could not record the error: %s", failure)
 
 
-async def _run_callbacks(callbacks: Sequence[Any]) -> None:
+async def run_callbacks(callbacks: Sequence[Any]) -> None:
     for callback in callbacks:
         try:
             result = callback()

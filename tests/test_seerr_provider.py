@@ -27,7 +27,7 @@ from aperture_hookspecs import (
 from aperture_overseerr import SEERR_CAPABILITIES, SeerrProvider
 from aperture_overseerr.permissions import Permission
 from aperture_overseerr.testing import FakeSeerr
-from aperture_plugins import MemorySettings, PluginHost
+from aperture_plugins import MemorySettings, PluginHost, admin
 
 FLAVOURS = ("overseerr", "jellyseerr", "seerr")
 PRODUCT = {"overseerr": "Overseerr", "jellyseerr": "Jellyseerr", "seerr": "Seerr"}
@@ -436,14 +436,14 @@ async def test_map_users_explains_each_user(world):
 
 async def test_map_and_unmap_by_hand(world):
     host = world.host
-    mapping = await host.map_user(ApertureUser("stranger"), "carol")
+    mapping = await admin.map_user(host, ApertureUser("stranger"), "carol")
     assert (mapping.account_id, mapping.method) == (str(world.ids["carol"]), "manual")
     [card] = await host.lookup([MATRIX], ApertureUser("stranger"))
     assert card.can_request
     with pytest.raises(UserNotMappedError, match="not a user on the server"):
-        await host.map_user(ApertureUser("other"), "nobody-here")
-    assert host.unmap_user("stranger") is True
-    assert host.unmap_user("stranger") is False
+        await admin.map_user(host, ApertureUser("other"), "nobody-here")
+    assert admin.unmap_user(host, "stranger") is True
+    assert admin.unmap_user(host, "stranger") is False
 
 
 @pytest.mark.parametrize("flavour", FLAVOURS)

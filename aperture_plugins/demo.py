@@ -14,7 +14,7 @@ two users would do, through the same code paths as production:
    available, polling all along; an observer plugin prints each status change as it is
    broadcast, ending with "available for recommendations".
 
-Deterministic, about ten seconds; stops the server and deletes the directory unless
+Deterministic, a few seconds; stops the server and deletes the directory unless
 ``keep`` is set. :func:`run_demo` returns the sequence of states it went through (the tests
 check it).
 """

@@ -17,6 +17,7 @@ import asyncio
 import hashlib
 import json
 import re
+import socket
 import ssl
 import threading
 import time
@@ -568,10 +569,18 @@ class FakeSeerr:
 
             do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _forward  # noqa: N815
 
+            def setup(self) -> None:
+                super().setup()
+                # answer at once, as Node does (no 40 ms wait for a delayed ACK)
+                self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
             def log_message(self, format: str, *args: Any) -> None:
                 return None
 
-        server = ThreadingHTTPServer((host, port), Handler)
+        class Server(ThreadingHTTPServer):
+            request_queue_size = 128  # many clients connecting at once are queued, not refused
+
+        server = Server((host, port), Handler)
         server.daemon_threads = True
         if ssl_context is not None:
             server.socket = ssl_context.wrap_socket(server.socket, server_side=True)

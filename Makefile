@@ -3,6 +3,7 @@
 # make demo  – run the main job on the embedded default (see README).
 # make lint  – ruff only.
 # make bench – the scale benchmark (issue 7): prints a table, writes benchmarks/results.json.
+# make typecheck – mypy on the four packages.
 
 PYTHON ?= python3
 VENV := .venv
@@ -10,7 +11,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PROJECTS := pyproject.toml hookspecs/pyproject.toml plugins/overseerr/pyproject.toml plugins/jellyseerr/pyproject.toml
 
-.PHONY: test demo lint install clean bench
+.PHONY: test demo lint install clean bench typecheck
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +27,9 @@ install: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy hookspecs/aperture_hookspecs aperture_plugins plugins/overseerr/aperture_overseerr plugins/jellyseerr/aperture_jellyseerr
 
 test: $(STAMP)
 	$(BIN)/ruff check .

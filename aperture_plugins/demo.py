@@ -172,7 +172,8 @@ async def _flow(
     outcome = await admin.configure(
         host, PROVIDER, {"url": record.server_url, "api_key": DEMO_API_KEY, "progress_interval": 0}
     )
-    console.print(render.connection_report(outcome.report))
+    if outcome.report is not None:
+        console.print(render.connection_report(outcome.report))
     console.print(
         f"Saved: {outcome.saved}; the API key is stored encrypted and shown as {outcome.settings['api_key']}"
     )
@@ -209,8 +210,8 @@ async def _flow(
 
     await poll()
     console.rule("5 · The admin approves; Radarr/Sonarr download; the library scan finds them")
-    for request in (movie, show):
-        fake.approve(int(request.request_id))
+    for result in (movie, show):
+        fake.approve(int(result.request_id))
     await poll()
     with _progress(console) as progress:
         tasks = {
@@ -218,9 +219,9 @@ async def _flow(
             for r in tracked
         }
         for fraction in (0.2, 0.55, 0.9):
-            for request in (movie, show):
+            for result in (movie, show):
                 fake.set_download(
-                    int(request.request_id), fraction=fraction, eta=datetime.now(UTC) + timedelta(minutes=5)
+                    int(result.request_id), fraction=fraction, eta=datetime.now(UTC) + timedelta(minutes=5)
                 )
             await poll()
             for request in tracked:
@@ -231,8 +232,8 @@ async def _flow(
             await asyncio.sleep(delay)
         for task in tasks.values():
             progress.update(task, completed=100)
-    for request in (movie, show):
-        fake.mark_available(int(request.request_id))
+    for result in (movie, show):
+        fake.mark_available(int(result.request_id))
     await poll()
     console.rule("Done")
     console.print(

@@ -208,13 +208,13 @@ class Dispatcher:
                 for (plugin, _), r in zip(waiting, results, strict=True)
                 if isinstance(r, BaseException)
             ]
-        for plugin, error in failures:
+        for plugin, failure in failures:
             log.warning(
                 "%s of plugin %s failed: %s: %s",
                 hook_name,
                 self.manager.get_name(plugin),
-                type(error).__name__,
-                error,
+                type(failure).__name__,
+                failure,
             )
         return failures
 

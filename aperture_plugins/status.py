@@ -43,22 +43,22 @@ def apply_updates(
     new_tracked: list[TrackedRequest] = []
     changes: list[StatusChange] = []
     for request in tracked:
-        update = latest.get(request.request_id)
-        if update is None:
+        news = latest.get(request.request_id)
+        if news is None:
             new_tracked.append(request)
             continue
-        current = replace(request, state=update.state, progress=update.progress)
+        current = replace(request, state=news.state, progress=news.progress)
         new_tracked.append(current)
-        if update.state != request.state:
+        if news.state != request.state:
             changes.append(
                 StatusChange(
                     provider=provider,
                     request=current,
                     previous=request.state,
-                    current=update.state,
+                    current=news.state,
                     at=now,
-                    progress=update.progress,
-                    reason=update.reason,
+                    progress=news.progress,
+                    reason=news.reason,
                 )
             )
     return PollResult(tuple(new_tracked), tuple(changes))

@@ -108,7 +108,7 @@ class InvalidSettingsError(ApertureError):
 
     code = "invalid_settings"
     default_message = "The settings are not valid"
-    default_hints = ("Correct the fields named above and save again",)
+    default_hints: ClassVar[tuple[str, ...]] = ("Correct the fields named above and save again",)
 
     def __init__(
         self,
@@ -134,7 +134,9 @@ class NotConfiguredError(ApertureError):
 
     code = "not_configured"
     default_message = "The request provider is not configured"
-    default_hints = ("Enter its URL and API key (aperture-plugins configure NAME)",)
+    default_hints: ClassVar[tuple[str, ...]] = (
+        "Enter its URL and API key (aperture-plugins configure NAME)",
+    )
 
 
 class CannotConnectError(ApertureError):
@@ -142,7 +144,7 @@ class CannotConnectError(ApertureError):
 
     code = "cannot_connect"
     default_message = "Cannot connect to the request server"
-    default_hints = (
+    default_hints: ClassVar[tuple[str, ...]] = (
         "Verify the URL is correct",
         "Check the server is running",
         "Ensure the port is accessible from this machine",
@@ -161,7 +163,7 @@ class HostNotFoundError(CannotConnectError):
 
     code = "host_not_found"
     default_message = "The server's host name could not be resolved (DNS)"
-    default_hints = (
+    default_hints: ClassVar[tuple[str, ...]] = (
         "Check the host name in the URL for typos",
         "Use the IP address or a name this machine can resolve (inside Docker, the service name)",
     )
@@ -172,7 +174,7 @@ class ProviderTimeoutError(CannotConnectError):
 
     code = "timeout"
     default_message = "The request server did not answer in time"
-    default_hints = (
+    default_hints: ClassVar[tuple[str, ...]] = (
         "Check the server is running and not overloaded",
         "Ensure no firewall silently drops the connection",
         "Raise the timeout if the server is slow",
@@ -184,7 +186,7 @@ class TLSError(CannotConnectError):
 
     code = "tls_error"
     default_message = "The server's TLS certificate could not be verified"
-    default_hints = (
+    default_hints: ClassVar[tuple[str, ...]] = (
         "Use a certificate from a trusted authority, or the matching http:// URL on a private network",
         "Only if you trust the network: turn TLS verification off for this provider",
     )
@@ -195,7 +197,10 @@ class UnauthorizedError(ApertureError):
 
     code = "invalid_auth"
     default_message = "The request server refused the API key"
-    default_hints = ("API key is invalid or expired", "Generate a new key and enter it again")
+    default_hints: ClassVar[tuple[str, ...]] = (
+        "API key is invalid or expired",
+        "Generate a new key and enter it again",
+    )
 
 
 class MissingAPIKeyError(UnauthorizedError):
@@ -203,7 +208,7 @@ class MissingAPIKeyError(UnauthorizedError):
 
     code = "missing_api_key"
     default_message = "No API key reached the server (401)"
-    default_hints = (
+    default_hints: ClassVar[tuple[str, ...]] = (
         "Enter the API key from the server's Settings → General",
         "If a reverse proxy sits in front, make it pass the X-Api-Key header",
     )
@@ -214,7 +219,7 @@ class InvalidAPIKeyError(UnauthorizedError):
 
     code = "invalid_api_key"
     default_message = "The API key is invalid or expired (403)"
-    default_hints = (
+    default_hints: ClassVar[tuple[str, ...]] = (
         "API key is invalid or expired",
         "Generate a new key in the server's Settings → General and enter it again",
     )
@@ -225,7 +230,7 @@ class UnexpectedResponseError(ApertureError):
 
     code = "unexpected_response"
     default_message = "The request server sent an answer that could not be understood"
-    default_hints = (
+    default_hints: ClassVar[tuple[str, ...]] = (
         "Check the URL points at the request server itself, not a login page or proxy",
         "Check the server's logs for errors",
     )
@@ -236,7 +241,7 @@ class UnsupportedServerError(UnexpectedResponseError):
 
     code = "unsupported_server"
     default_message = "The server at that URL is not one this provider supports"
-    default_hints = ("Check the URL and port point at the request server",)
+    default_hints: ClassVar[tuple[str, ...]] = ("Check the URL and port point at the request server",)
 
 
 class ServerMisconfiguredError(UnexpectedResponseError):
@@ -258,7 +263,7 @@ class PermissionDeniedError(RequestRefusedError):
 
     code = "permission_denied"
     default_message = "This user does not have permission to make this request"
-    default_hints = ("Ask the admin to grant the request permission to this user",)
+    default_hints: ClassVar[tuple[str, ...]] = ("Ask the admin to grant the request permission to this user",)
 
 
 class QuotaExceededError(RequestRefusedError):
@@ -266,7 +271,10 @@ class QuotaExceededError(RequestRefusedError):
 
     code = "quota_exceeded"
     default_message = "This user's request quota is used up"
-    default_hints = ("Wait until the quota window frees a request", "Ask the admin to raise the quota")
+    default_hints: ClassVar[tuple[str, ...]] = (
+        "Wait until the quota window frees a request",
+        "Ask the admin to raise the quota",
+    )
 
 
 class AlreadyRequestedError(RequestRefusedError):
@@ -281,7 +289,7 @@ class BlocklistedError(RequestRefusedError):
 
     code = "blocklisted"
     default_message = "This title is on the server's blocklist and cannot be requested"
-    default_hints = ("Ask the admin to remove it from the blocklist",)
+    default_hints: ClassVar[tuple[str, ...]] = ("Ask the admin to remove it from the blocklist",)
 
 
 class UserNotMappedError(ApertureError):
@@ -289,7 +297,7 @@ class UserNotMappedError(ApertureError):
 
     code = "user_not_mapped"
     default_message = "This Aperture user is not mapped to a user on the request server"
-    default_hints = (
+    default_hints: ClassVar[tuple[str, ...]] = (
         "Give both the same username, or map the user by hand (aperture-plugins map USER SERVER_USER)",
     )
 
@@ -306,4 +314,6 @@ class ProviderContractError(ApertureError):
 
     code = "provider_bug"
     default_message = "The request provider returned an invalid answer"
-    default_hints = ("Report this to the plugin's author, with the plugin's name and version",)
+    default_hints: ClassVar[tuple[str, ...]] = (
+        "Report this to the plugin's author, with the plugin's name and version",
+    )

@@ -204,6 +204,7 @@ class SeerrClient:
         budget_ends = time.monotonic() + self.retry_budget
         for attempt in range(attempts):
             last = attempt == attempts - 1
+            delay: float | None
             try:
                 response = await self._send(method, url, headers, content, where)
             except CannotConnectError as error:

@@ -142,7 +142,12 @@ class RequestPoller:
 
     async def _list_page(self, runtime: SeerrRuntime, skip: int) -> RequestPage:
         allowed = (await runtime.identity()).profile.request_list_params()
-        query = [("take", LIST_PAGE), ("skip", skip), ("filter", "all"), ("sort", "modified")]
+        query: list[tuple[str, str | int | bool]] = [
+            ("take", LIST_PAGE),
+            ("skip", skip),
+            ("filter", "all"),
+            ("sort", "modified"),
+        ]
         return await runtime.client.requests_page([(k, v) for k, v in query if k in allowed])
 
     def _note(self, requests: Sequence[MediaRequest]) -> None:

@@ -113,10 +113,11 @@ class SeerrRuntime:
                 reason="your account is not linked to the request server",
                 admin_reason=f"{user.name}: {match.problem}",
             )
+        account = match.user
         quota = None
-        if not quota_exempt(match.user.permissions):
-            quota = await self.quotas.get(match.user.id, lambda: self.client.quota(match.user.id))
-        return Viewer(match.user, quota)
+        if not quota_exempt(account.permissions):
+            quota = await self.quotas.get(account.id, lambda: self.client.quota(account.id))
+        return Viewer(account, quota)
 
     async def _own_requests(self, seerr_user_id: int) -> dict[tuple[str, int, bool], MediaRequest]:
         async def load() -> dict[tuple[str, int, bool], MediaRequest]:

@@ -609,7 +609,9 @@ class FakeSeerr:
         except KeyError:
             raise KeyError(f"no request {request_id}") from None
 
-    def _touch(self, record: MediaRecord | RequestRecord | UserRecord | SeasonRecord) -> None:
+    def _touch(
+        self, record: MediaRecord | RequestRecord | UserRecord | SeasonRecord | SeasonRequestRecord
+    ) -> None:
         record.updated_at = self.now()
 
     def _new_media(self, title: TitleRecord) -> MediaRecord:

@@ -69,11 +69,13 @@ from .models import (
     Shape,
     UserPage,
 )
+from .versions import distribution_version
 
 log = logging.getLogger(__name__)
 
+
 API_PREFIX = "/api/v1"
-USER_AGENT = "aperture-plugins (+https://github.com/)"
+USER_AGENT = f"aperture-plugins/{distribution_version('aperture-overseerr')}"
 PERMISSION_TEXT = "You do not have permission to access this endpoint"
 CSRF_HINTS = (
     "Turn off CSRF Protection in the server's Settings → General (Overseerr) or Settings → Network (Seerr)",

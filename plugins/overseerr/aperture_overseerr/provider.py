@@ -14,7 +14,6 @@ host when the settings change or Aperture shuts down.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from importlib.metadata import PackageNotFoundError, version
 
 import httpx
 import voluptuous as vol
@@ -37,6 +36,7 @@ from aperture_hookspecs import (
 
 from .runtime import SeerrRuntime
 from .settings import SETTINGS_SCHEMA
+from .versions import distribution_version
 
 SEERR_CAPABILITIES = frozenset(
     {
@@ -48,14 +48,6 @@ SEERR_CAPABILITIES = frozenset(
         Capability.USER_MAPPING,
     }
 )
-
-
-def distribution_version(distribution: str) -> str:
-    """The installed version of ``distribution`` ("0.0.0" in an uninstalled source tree)."""
-    try:
-        return version(distribution)
-    except PackageNotFoundError:
-        return "0.0.0"
 
 
 class SeerrProvider:

@@ -14,7 +14,9 @@ from aperture_overseerr.permissions import Permission
 from aperture_overseerr.testing import FakeSeerr
 from aperture_plugins.cli import main
 
-KEY = "FAKE-CLI-KEY-0000-not-real"
+from .conftest import CANARY
+
+KEY = CANARY  # watched for in every log record (conftest) and in every output here
 
 
 @pytest.fixture
@@ -35,8 +37,9 @@ def server(tmp_path: Path) -> Iterator[tuple[FakeSeerr, str, Path]]:
 
 def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, object]:
     code = main([*args, "--json"])
-    out = capsys.readouterr().out
-    return code, json.loads(out)
+    captured = capsys.readouterr()
+    assert KEY not in captured.out + captured.err
+    return code, json.loads(captured.out)
 
 
 def configured(capsys, url: str, key_file: Path) -> None:

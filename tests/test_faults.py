@@ -33,7 +33,9 @@ from aperture_overseerr import SEERR_CAPABILITIES, SeerrProvider
 from aperture_overseerr.testing import FakeSeerr
 from aperture_plugins import MemorySettings, PluginHost
 
-KEY = "FAKE-FAULT-KEY-0000"
+from .conftest import CANARY
+
+KEY = CANARY  # watched for in every log record (conftest)
 MATRIX = MediaRef.parse("movie:603")
 ALICE = ApertureUser("alice")
 TIMEOUT = 1.0

@@ -3,7 +3,9 @@
 On a terminal, downloads get rich progress bars; otherwise every change and progress step is a
 plain line (no control characters), fit for logs. Each cycle is the host's
 :meth:`~aperture_plugins.host.PluginHost.poll_tracked` (bounded cost, states saved after every
-cycle), so stopping and starting again loses nothing.
+cycle), so stopping and starting again loses nothing. If the server goes away mid-watch, each
+cycle says so and the watch carries on (the circuit breaker keeps the retries cheap); with
+``--once`` the error is the command's answer.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import asyncio
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TaskProgressColumn, TextColumn
 
-from aperture_hookspecs import StatusChange
+from aperture_hookspecs import CannotConnectError, StatusChange, UnexpectedResponseError
 
 from . import render
 from .host import PluginHost
@@ -33,7 +35,15 @@ async def watch_requests(
     try:
         async with host:
             while True:
-                result = await host.poll_tracked()
+                try:
+                    result = await host.poll_tracked()
+                except (CannotConnectError, UnexpectedResponseError) as error:
+                    if once:
+                        raise
+                    # the server went away mid-watch: say so, keep the saved states, try again
+                    console.print(f"! {error.message}; trying again in {interval:g} s", style="yellow")
+                    await asyncio.sleep(interval)
+                    continue
                 for change in result.changes:
                     seen.append(change)
                     line = render.badge(change.current)

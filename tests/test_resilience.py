@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 from aperture_hookspecs import (
     ApertureError,
     ApertureUser,
+    CannotConnectError,
     MediaRef,
     RequestState,
     StatusUpdate,
@@ -248,3 +249,66 @@ async def test_every_page_of_users_is_read(count):
     user_pages = [c for c in world.fake.calls if c.path == "/user"]
     assert len(user_pages) == -(-count // 100)  # ceil: a full last page needs no extra call
     await world.host.aclose()
+
+
+async def test_a_server_that_goes_away_mid_poll_loses_nothing(tmp_path: Path):
+    """The server stops between two cycles: the poll fails clearly, the saved states stay, and
+    the next cycle after it comes back reports what changed meanwhile."""
+    from aperture_plugins.admin import configure
+
+    fake = FakeSeerr("jellyseerr", api_key="FAKE-KEY-AWAY-0000")
+    fake.add_user("alice", jellyfin_username="alice")
+    fake.add_title("movie", 603, "The Matrix")
+    port = None
+    host = PluginHost(tmp_path / "data", only=frozenset({"jellyseerr"})).load()
+    with fake.serve() as url:
+        port = int(url.rsplit(":", 1)[1])
+        assert (await configure(host, "jellyseerr", {"url": url, "api_key": fake.api_key})).saved
+        host.use("jellyseerr")
+        result = await host.submit_request(MediaRef.parse("movie:603"), ApertureUser("alice"))
+        await host.poll_tracked()
+    fake.approve(int(result.request_id))  # while the server is down for us
+    with pytest.raises(CannotConnectError):
+        await host.poll_tracked()
+    [(_, saved)] = host.settings.tracked("jellyseerr")
+    assert saved.state is RequestState.PENDING
+    with fake.serve(port=port):
+        after = await host.poll_tracked()
+    assert [(c.previous, c.current) for c in after.changes] == [(RequestState.PENDING, RequestState.APPROVED)]
+    await host.aclose()
+
+
+async def test_watch_carries_on_while_the_server_is_away(tmp_path: Path):
+    import io
+
+    from rich.console import Console
+
+    from aperture_plugins.admin import configure
+    from aperture_plugins.watching import watch_requests
+
+    fake = FakeSeerr("jellyseerr", api_key="FAKE-KEY-WATCH-0000")
+    fake.add_user("alice", jellyfin_username="alice")
+    fake.add_title("movie", 603, "The Matrix")
+    host = PluginHost(tmp_path / "data", only=frozenset({"jellyseerr"})).load()
+    with fake.serve() as url:
+        port = int(url.rsplit(":", 1)[1])
+        assert (await configure(host, "jellyseerr", {"url": url, "api_key": fake.api_key})).saved
+        host.use("jellyseerr")
+        result = await host.submit_request(MediaRef.parse("movie:603"), ApertureUser("alice"))
+    await host.aclose()
+    fake.approve(int(result.request_id))
+    fake.mark_available(int(result.request_id))
+    output = io.StringIO()
+    console = Console(file=output, width=200)
+    watch = asyncio.create_task(watch_requests(host, console, once=False, interval=0.05))
+    for _ in range(250):  # the first cycle fails: the server is away
+        if "trying again" in output.getvalue():
+            break
+        await asyncio.sleep(0.02)
+    assert "trying again" in output.getvalue()
+    assert not watch.done()
+    with fake.serve(port=port):
+        host.dispatcher.breaker.succeeded("jellyseerr")  # the probe interval is seconds; skip it
+        changes = await asyncio.wait_for(watch, timeout=10)
+    assert [(c.previous, c.current) for c in changes] == [(RequestState.PENDING, RequestState.AVAILABLE)]
+    assert "Nothing left to watch" in output.getvalue()

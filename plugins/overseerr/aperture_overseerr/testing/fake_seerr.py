@@ -14,6 +14,7 @@ Behaviour follows ``shared/reference/seerr-api-notes.md``; see the README of thi
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import re
@@ -546,6 +547,7 @@ class FakeSeerr:
         """
         fake = self
         scheme = "https" if ssl_context is not None else "http"
+        open_connections: set[socket.socket] = set()
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
@@ -573,6 +575,11 @@ class FakeSeerr:
                 super().setup()
                 # answer at once, as Node does (no 40 ms wait for a delayed ACK)
                 self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                open_connections.add(self.connection)
+
+            def finish(self) -> None:
+                open_connections.discard(self.connection)
+                super().finish()
 
             def log_message(self, format: str, *args: Any) -> None:
                 return None
@@ -592,6 +599,9 @@ class FakeSeerr:
         finally:
             server.shutdown()
             server.server_close()
+            for connection in list(open_connections):  # a server that stops drops its keep-alives
+                with contextlib.suppress(OSError):
+                    connection.shutdown(socket.SHUT_RDWR)
             thread.join(timeout=10)
 
     # ------------------------------------------------------------------ domain helpers (router)

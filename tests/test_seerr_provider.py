@@ -530,3 +530,35 @@ async def test_after_the_first_cycle_only_recently_modified_requests_are_read():
         (watching[9].request_id, RequestState.NOT_AVAILABLE)
     ]
     await host.aclose()
+
+
+@pytest.mark.parametrize("flavour", FLAVOURS)
+async def test_a_quota_is_read_only_when_one_can_apply(flavour):
+    world = await make_world(flavour)
+    fake, host = world.fake, world.host
+    await host.lookup([MATRIX], alice())  # no quota of her own, no defaults: not read
+    assert fake.call_count(path_prefix=f"/user/{world.ids['alice']}/quota") == 0
+    await host.lookup([MATRIX], ApertureUser("dave"))  # a quota of his own: read
+    assert fake.call_count(path_prefix=f"/user/{world.ids['dave']}/quota") == 1
+    await host.aclose()
+
+
+@pytest.mark.parametrize("flavour", FLAVOURS)
+async def test_default_quotas_apply_to_users_without_their_own(flavour):
+    world = await make_world(flavour)
+    fake, host = world.fake, world.host
+    fake.default_quotas = {"movie": {"quotaLimit": 1, "quotaDays": 7}, "tv": {}}
+    await host.submit_request(MATRIX, alice())
+    world.runtime().forget_user_data(world.ids["alice"])
+    [card] = await host.lookup([INCEPTION], alice())
+    assert card.reason == "quota reached: 0 of 1 movie requests left; the window is 7 days"
+    await host.aclose()
+
+
+async def test_settings_without_default_quotas_mean_every_quota_is_read():
+    world = await make_world("seerr")
+    fake, host = world.fake, world.host
+    fake.fail_next(5, status=200, path_prefix="/settings/main", body={"applicationTitle": "Seerr"})
+    await host.lookup([MATRIX], alice())
+    assert fake.call_count(path_prefix=f"/user/{world.ids['alice']}/quota") == 1
+    await host.aclose()

@@ -62,6 +62,7 @@ from .models import (
     MediaRequest,
     PublicSettings,
     Quota,
+    QuotaDefaults,
     RequestCounts,
     RequestPage,
     SeerrUser,
@@ -393,6 +394,10 @@ class SeerrClient:
         return SeerrUser.parse(
             (await self.request("GET", "/auth/me", act_as=act_as)).body, "GET /api/v1/auth/me"
         )
+
+    async def quota_defaults(self) -> QuotaDefaults | None:
+        """The global default quotas (admin key only); ``None`` when the server does not say."""
+        return QuotaDefaults.parse((await self.request("GET", "/settings/main")).body)
 
     async def csrf_protection(self) -> bool:
         """Is CSRF protection on? (admin key only; ``/settings/main`` on Overseerr, ``/settings/network``

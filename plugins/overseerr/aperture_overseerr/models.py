@@ -187,7 +187,11 @@ class MainSettings:
 
 @dataclass(frozen=True, slots=True)
 class SeerrUser:
-    """A user on the server (``/auth/me``, ``/user``). ``email`` is absent without MANAGE_USERS."""
+    """A user on the server (``/auth/me``, ``/user``). ``email`` is absent without MANAGE_USERS.
+
+    ``own_quota`` says whether the user has a quota of their own (``movieQuotaLimit`` or
+    ``tvQuotaLimit`` set); ``None`` when the answer did not carry those fields.
+    """
 
     id: int
     permissions: int
@@ -198,6 +202,7 @@ class SeerrUser:
     jellyfin_username: str | None = None
     jellyfin_user_id: str | None = None
     user_type: int | None = None
+    own_quota: bool | None = None
 
     @classmethod
     def parse(cls, value: Any, where: str) -> SeerrUser:
@@ -218,7 +223,35 @@ class SeerrUser:
             jellyfin_username=jellyfin,
             jellyfin_user_id=shape.opt_str("jellyfinUserId"),
             user_type=shape.opt_int("userType"),
+            own_quota=(
+                bool(shape.opt_int("movieQuotaLimit") or shape.opt_int("tvQuotaLimit"))
+                if "movieQuotaLimit" in shape.value or "tvQuotaLimit" in shape.value
+                else None
+            ),
         )
+
+
+@dataclass(frozen=True, slots=True)
+class QuotaDefaults:
+    """The global default quotas of ``GET /settings/main`` (``defaultQuotas``): do any apply?"""
+
+    movie_limit: int | None
+    tv_limit: int | None
+
+    @property
+    def any(self) -> bool:
+        return bool(self.movie_limit or self.tv_limit)
+
+    @classmethod
+    def parse(cls, main: Any) -> QuotaDefaults | None:
+        """``None`` when the settings do not say (an older server, or a shape we do not know)."""
+        if not isinstance(main, Mapping) or not isinstance(main.get("defaultQuotas"), Mapping):
+            return None
+        shape = Shape(main["defaultQuotas"], "GET /api/v1/settings/main defaultQuotas")
+        movie, tv = shape.obj("movie"), shape.obj("tv")
+        if movie is None or tv is None:
+            return None
+        return cls(movie.opt_int("quotaLimit"), tv.opt_int("quotaLimit"))
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,6 +16,7 @@ import httpx
 
 from aperture_hookspecs import (
     AccountMapping,
+    ApertureError,
     ApertureUser,
     Availability,
     ConnectionReport,
@@ -32,7 +33,7 @@ from .cache import TimedCache
 from .client import SeerrClient
 from .connection import ServerIdentity
 from .media_index import MediaIndex, Refresh
-from .models import MEDIA_PROCESSING, MediaRequest, Quota
+from .models import MEDIA_PROCESSING, MediaRequest, Quota, QuotaDefaults, SeerrUser
 from .permissions import auto_approves, may_request, quota_exempt
 from .polling import RequestPoller
 from .users import UserDirectory
@@ -66,6 +67,7 @@ class SeerrRuntime:
         self.index = MediaIndex()
         self.users = UserDirectory()
         self.quotas: TimedCache[int, Quota] = TimedCache(ttl=60.0)
+        self.quota_defaults: TimedCache[str, QuotaDefaults | None] = TimedCache(ttl=300.0)
         self.own_requests: TimedCache[int, dict[tuple[str, int, bool], MediaRequest]] = TimedCache(ttl=30.0)
         self.poller = RequestPoller(progress_every=float(settings.get("progress_interval", 60.0)))
         self._identity: ServerIdentity | None = None
@@ -115,9 +117,29 @@ class SeerrRuntime:
             )
         account = match.user
         quota = None
-        if not quota_exempt(account.permissions):
+        if await self.quota_may_apply(account):
             quota = await self.quotas.get(account.id, lambda: self.client.quota(account.id))
         return Viewer(account, quota)
+
+    async def quota_may_apply(self, account: SeerrUser) -> bool:
+        """Could a quota limit this account? If not, its quota need not be read at all.
+
+        Admins and MANAGE_USERS holders are never limited; otherwise a limit comes from the
+        user's own quota or the global defaults. When either is unknown (fields missing, the
+        settings unreadable), the quota is read: the server decides.
+        """
+        if quota_exempt(account.permissions):
+            return False
+        if account.own_quota is None or account.own_quota:
+            return True
+        defaults = await self.quota_defaults.get("main", self._read_quota_defaults)
+        return defaults is None or defaults.any
+
+    async def _read_quota_defaults(self) -> QuotaDefaults | None:
+        try:
+            return await self.client.quota_defaults()
+        except ApertureError:
+            return None
 
     async def _own_requests(self, seerr_user_id: int) -> dict[tuple[str, int, bool], MediaRequest]:
         async def load() -> dict[tuple[str, int, bool], MediaRequest]:
@@ -174,7 +196,7 @@ class SeerrRuntime:
         permissions = account.permissions
         problems = []
         quota_text = "unlimited"
-        if not quota_exempt(permissions):
+        if await self.quota_may_apply(account):
             quota = await self.quotas.get(account.id, lambda: self.client.quota(account.id))
             quota_text = describe_quota(quota)
             if quota.movie.restricted:

@@ -397,7 +397,7 @@ class FakeRouter:
             "applicationUrl": "",
             "cacheImages": False,
             "defaultPermissions": 32,
-            "defaultQuotas": {"movie": {}, "tv": {}},
+            "defaultQuotas": self.fake.default_quotas,
             "hideAvailable": False,
             "localLogin": True,
             "newPlexLogin": True,

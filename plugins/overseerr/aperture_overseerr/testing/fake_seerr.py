@@ -124,6 +124,9 @@ class FakeSeerr:
         self._faults: list[Fault] = []
         # fault switches
         self.csrf_protection = False
+        #: Settings → Users → default quotas: ``{"movie": {"quotaLimit": n, "quotaDays": d}, "tv": …}``;
+        #: they apply to users without a quota of their own (empty = none, the default).
+        self.default_quotas: dict[str, dict[str, int]] = {"movie": {}, "tv": {}}
         self.html_login_page = False
         self.arr_unreachable = False
         # *arr servers (see the class docstring)
@@ -779,10 +782,13 @@ class FakeSeerr:
         bypass = has_permission(user.permissions, MANAGE_USERS)
         now = self.now()
         result: dict[str, dict[str, Any]] = {}
-        for kind, limit, days in (
+        for kind, own_limit, own_days in (
             ("movie", user.movie_quota_limit, user.movie_quota_days),
             ("tv", user.tv_quota_limit, user.tv_quota_days),
         ):
+            default = self.default_quotas.get(kind, {})
+            limit = own_limit if own_limit is not None else default.get("quotaLimit")
+            days = own_days if own_days is not None else default.get("quotaDays")
             if bypass:
                 limit = 0
             since = now - timedelta(days=days) if days else now

@@ -153,8 +153,9 @@ async def test_fifty_concurrent_cold_lookups_cost_one_rebuild(scale):
         distinct = Counter(endpoint(c) for c in calls.take())
     shared = {key: count for key, count in distinct.items() if key not in PER_USER}
     assert shared == {key: count for key, count in one.items() if key not in PER_USER}
-    # one own-requests read per user; no quota read at all: no user has a quota, nor the defaults
-    assert {key: distinct[key] for key in PER_USER} == {"/user/{id}/quota": 0, "/user/{id}/requests": 50}
+    # nothing per user: no user has a quota (nor the defaults) or a request (requestCount 0)
+    assert {key: distinct[key] for key in PER_USER} == {"/user/{id}/quota": 0, "/user/{id}/requests": 0}
+    assert distinct == one
 
 
 async def test_polling_with_nothing_changed_costs_two_calls_for_a_thousand_requests():
@@ -207,5 +208,5 @@ async def test_a_page_for_a_user_missing_from_the_cached_list_reloads_it_once(sc
         answers = await asyncio.gather(*(host.lookup([card], ApertureUser("newcomer")) for card in cards))
         assert all(a[0].state is not RequestState.NOT_AVAILABLE for a in answers)
         seen = Counter(endpoint(c) for c in calls.take())
-        assert seen == {"/user": 1, "/user/{id}/requests": 1}  # no quota applies: none read
+        assert seen == {"/user": 1}  # no quota applies and no request yet: nothing per user
         assert newcomer_id > 1

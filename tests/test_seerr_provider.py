@@ -562,3 +562,23 @@ async def test_settings_without_default_quotas_mean_every_quota_is_read():
     await host.lookup([MATRIX], alice())
     assert fake.call_count(path_prefix=f"/user/{world.ids['alice']}/quota") == 1
     await host.aclose()
+
+
+async def test_own_requests_are_read_only_for_users_who_have_some():
+    world = await make_world("jellyseerr")
+    fake, host = world.fake, world.host
+    requests_of = f"/user/{world.ids['alice']}/requests"
+    await host.lookup([MATRIX], alice())  # requestCount 0 in the user list: nothing to read
+    assert fake.call_count(path_prefix=requests_of) == 0
+    result = await host.submit_request(MATRIX, alice())
+    fake.decline(int(result.request_id))
+    world.runtime().index_is_stale()
+    [card] = await host.lookup([MATRIX], alice())  # filed through us: read from now on
+    assert card.state is RequestState.DECLINED
+    assert fake.call_count(path_prefix=requests_of) >= 1
+    bob = world.ids["bob"]
+    fake.create_request(fake.users[bob], {"mediaType": "movie", "mediaId": 27205, "is4k": False})
+    world.runtime().users.expire()  # the list is reloaded (TTL): bob's requestCount is 1 now
+    await host.lookup([INCEPTION], ApertureUser("bob"))
+    assert fake.call_count(path_prefix=f"/user/{bob}/requests") == 1
+    await host.aclose()

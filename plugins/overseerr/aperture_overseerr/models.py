@@ -191,6 +191,7 @@ class SeerrUser:
 
     ``own_quota`` says whether the user has a quota of their own (``movieQuotaLimit`` or
     ``tvQuotaLimit`` set); ``None`` when the answer did not carry those fields.
+    ``request_count`` is the number of requests the user has made (``None`` if not sent).
     """
 
     id: int
@@ -203,6 +204,7 @@ class SeerrUser:
     jellyfin_user_id: str | None = None
     user_type: int | None = None
     own_quota: bool | None = None
+    request_count: int | None = None
 
     @classmethod
     def parse(cls, value: Any, where: str) -> SeerrUser:
@@ -228,6 +230,7 @@ class SeerrUser:
                 if "movieQuotaLimit" in shape.value or "tvQuotaLimit" in shape.value
                 else None
             ),
+            request_count=shape.opt_int("requestCount"),
         )
 
 

@@ -71,6 +71,7 @@ class SeerrRuntime:
         self.own_requests: TimedCache[int, dict[tuple[str, int, bool], MediaRequest]] = TimedCache(ttl=30.0)
         self.poller = RequestPoller(progress_every=float(settings.get("progress_interval", 60.0)))
         self._identity: ServerIdentity | None = None
+        self._requested_here: set[int] = set()
         self._identity_lock = asyncio.Lock()
 
     def __repr__(self) -> str:
@@ -98,8 +99,10 @@ class SeerrRuntime:
         self.index.mark_stale()
 
     def forget_user_data(self, seerr_user_id: int) -> None:
+        """After this user filed a request through us: re-read their quota and requests."""
         self.quotas.invalidate(seerr_user_id)
         self.own_requests.invalidate(seerr_user_id)
+        self._requested_here.add(seerr_user_id)
 
     def users_changed(self) -> None:
         self.users.expire()
@@ -141,7 +144,17 @@ class SeerrRuntime:
         except ApertureError:
             return None
 
-    async def _own_requests(self, seerr_user_id: int) -> dict[tuple[str, int, bool], MediaRequest]:
+    async def _own_requests(self, account: SeerrUser) -> dict[tuple[str, int, bool], MediaRequest]:
+        """The account's latest request per title (for Declined/Failed badges and request ids).
+
+        Not read for an account whose ``requestCount`` in the cached user list is 0 and who has
+        not filed through us since: it has none. (One made on the server's own site since the
+        list was loaded shows once the list is reloaded, within its TTL.)
+        """
+        if account.request_count == 0 and account.id not in self._requested_here:
+            return {}
+        seerr_user_id = account.id
+
         async def load() -> dict[tuple[str, int, bool], MediaRequest]:
             page = await self.client.user_requests(seerr_user_id, take=OWN_REQUESTS_PAGE)
             latest: dict[tuple[str, int, bool], MediaRequest] = {}
@@ -166,7 +179,7 @@ class SeerrRuntime:
         # the index up to date at once. If several fail, the detection's error wins (it says
         # best what is wrong), then the user's, as if they had run one after the other.
         identity, viewer, _ = await _together(self.identity(), self.viewer(user), self.refresh_index())
-        own = await self._own_requests(viewer.user.id) if viewer.user is not None else {}
+        own = await self._own_requests(viewer.user) if viewer.user is not None else {}
         is_4k = self.default_4k
         rows = [self.index.get(item.media_type.value, item.tmdb_id) for item in items]
         if any(row is not None and row.status_for(is_4k) == MEDIA_PROCESSING for row in rows):

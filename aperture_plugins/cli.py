@@ -574,6 +574,10 @@ def requests(ctx: click.Context, user_name: str | None, as_json: bool) -> None:
     rows = tracked_of(None, user_name) if tracked_of else []
     if as_json:
         Output(True).json([{"provider": provider, **r.to_dict()} for provider, r in rows])
+    elif not rows:
+        Output(False).print(
+            "No tracked requests yet: file one with aperture-plugins request ITEM --user NAME."
+        )
     else:
         Output(False).print(render.requests_table(rows))
 

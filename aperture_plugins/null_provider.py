@@ -12,6 +12,8 @@ from collections.abc import Sequence
 import voluptuous as vol
 
 from aperture_hookspecs import (
+    AccountMapping,
+    ApertureUser,
     Availability,
     Capability,
     ConnectionProblem,
@@ -84,3 +86,8 @@ async def aperture_submit_request(item: MediaRef) -> None:
 @hookimpl
 async def aperture_poll_status() -> list[object]:
     return []
+
+
+@hookimpl
+async def aperture_map_users(users: Sequence[ApertureUser]) -> list[AccountMapping]:
+    return [AccountMapping(user, problems=(f"{REASON}: {ADMIN_REASON}",)) for user in users]

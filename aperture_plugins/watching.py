@@ -67,6 +67,9 @@ async def watch_requests(
                         shown[request.request_id] = percent
                         console.print(f"{request.item} for {request.user.name}: {percent}% downloaded")
                 unfinished = [r for r in result.tracked if not r.state.is_final]
+                if not result.tracked and not seen:
+                    console.print("Nothing to watch: no unfinished tracked requests.")
+                    break
                 if once:
                     break
                 if not unfinished:

@@ -56,3 +56,9 @@ def test_the_null_provider_cannot_be_disabled_but_can_be_chosen(host):
     host.use("null")
     assert host.config.active is None
     assert host.active_provider().name == "null"
+
+
+async def test_user_mapping_says_there_is_no_provider(host):
+    [mapping] = await host.map_users([ApertureUser("alice")])
+    assert not mapping.mapped
+    assert "no request provider is configured" in mapping.problems[0]

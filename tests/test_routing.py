@@ -293,6 +293,7 @@ async def test_map_users_is_routed_and_checked(host):
     mappings = await host.map_users([ApertureUser("alice"), ApertureUser("bob")])
     assert [(m.user.name, m.mapped) for m in mappings] == [("alice", True), ("bob", False)]
     assert mappings[1].problems == ("no account named bob",)
-    host.use("null")
-    with pytest.raises(Exception, match="does not map users"):
+    host.register(RecordingProvider("plain", "Plain"), "plain")  # implements no aperture_map_users
+    host.use("plain")
+    with pytest.raises(Exception, match="plain does not map users"):
         await host.map_users([ApertureUser("alice")])

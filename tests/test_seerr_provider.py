@@ -239,6 +239,7 @@ async def test_status_6_on_overseerr_135_is_deleted_not_blocklisted():
 
 async def test_4k_uses_status4k():
     world = await make_world("seerr", default_4k=True)
+    world.fake.radarr_4k = True  # a default 4K Radarr exists
     world.fake.add_media("movie", 603, status=5, status4k=1)
     [card] = await world.host.lookup([MATRIX], ApertureUser("carol"))
     assert card.is_4k
@@ -582,3 +583,16 @@ async def test_own_requests_are_read_only_for_users_who_have_some():
     await host.lookup([INCEPTION], ApertureUser("bob"))
     assert fake.call_count(path_prefix=f"/user/{bob}/requests") == 1
     await host.aclose()
+
+
+async def test_4k_is_not_offered_without_a_4k_library():
+    world = await make_world("seerr", default_4k=True)  # the fake has no 4K Radarr/Sonarr
+    [card] = await world.host.lookup([MATRIX], ApertureUser("admin"))
+    assert card.state is RequestState.NOT_AVAILABLE
+    assert card.reason == "this server has no 4K movie library"
+    assert "add a default 4K Radarr" in card.admin_reason
+    with pytest.raises(PermissionDeniedError, match="no 4K movie library"):
+        await world.host.submit_request(MATRIX, ApertureUser("admin"))
+    regular = await world.host.submit_request(MATRIX, ApertureUser("admin"), RequestOptions(is_4k=False))
+    assert regular.is_4k is False
+    await world.host.aclose()

@@ -93,10 +93,24 @@ def describe_quota(quota: Quota) -> str:
     return "; ".join(parts)
 
 
-def requestability(viewer: Viewer, media_type: str, is_4k: bool) -> tuple[bool, str | None, str | None]:
-    """May the viewer request a title of this type now? ``(yes, reason, admin_reason)``."""
+def requestability(
+    viewer: Viewer, media_type: str, is_4k: bool, has_4k_library: bool = True
+) -> tuple[bool, str | None, str | None]:
+    """May the viewer request a title of this type now? ``(yes, reason, admin_reason)``.
+
+    ``has_4k_library`` is false when the server has no default 4K Radarr/Sonarr for this type:
+    a 4K request would be stored but never sent anywhere (notes §5), so it is not offered.
+    """
     if viewer.user is None:
         return False, viewer.reason or "sign in to request", viewer.admin_reason
+    if is_4k and not has_4k_library:
+        kind = "movie" if media_type == "movie" else "series"
+        arr = "Radarr" if media_type == "movie" else "Sonarr"
+        return (
+            False,
+            f"this server has no 4K {kind} library",
+            f"add a default 4K {arr} server in the request server's settings, or turn default 4K off",
+        )
     permissions = viewer.user.permissions
     kind = "movies" if media_type == "movie" else "series"
     if not may_request(permissions, media_type, is_4k):
@@ -129,6 +143,7 @@ def availability_for(
     own_request: MediaRequest | None,
     profile: ProductProfile,
     is_4k: bool,
+    has_4k_library: bool = True,
 ) -> Availability:
     """The badge of ``item`` for ``viewer`` (see the module docstring)."""
     media_type = item.media_type.value
@@ -150,7 +165,7 @@ def availability_for(
             for s in row.seasons
             if s.season_number > 0 and (s.status4k if is_4k else s.status) in (MEDIA_UNKNOWN, MEDIA_STATUS_7)
         )
-        allowed, reason, admin_reason = requestability(viewer, media_type, is_4k)
+        allowed, reason, admin_reason = requestability(viewer, media_type, is_4k, has_4k_library)
         return Availability(
             item,
             RequestState.PARTIALLY_AVAILABLE,
@@ -180,7 +195,7 @@ def availability_for(
             is_4k=is_4k,
             request_id=request_id,
         )
-    allowed, reason, admin_reason = requestability(viewer, media_type, is_4k)
+    allowed, reason, admin_reason = requestability(viewer, media_type, is_4k, has_4k_library)
     was_removed = status == MEDIA_STATUS_7 or (
         status == MEDIA_STATUS_6 and profile.status6 is Status6.DELETED
     )

@@ -47,6 +47,10 @@ class ServerIdentity:
     def product(self) -> str:
         return self.profile.product
 
+    def has_4k_library(self, media_type: str) -> bool:
+        """Does the server have a default 4K Radarr (movies) or Sonarr (TV)?"""
+        return self.public.movie_4k_enabled if media_type == "movie" else self.public.series_4k_enabled
+
 
 async def detect(client: SeerrClient) -> ServerIdentity:
     """Identify the server, or raise :class:`UnsupportedServerError` if it is not a Seerr server."""

@@ -90,7 +90,9 @@ async def submit(
         raise AlreadyRequestedError(f"{item} is already in the library{' in 4K' if is_4k else ''}")
     if status == MEDIA_STATUS_6 and identity.profile.status6 is Status6.BLOCKLISTED:
         raise BlocklistedError()
-    allowed, reason, admin_reason = requestability(viewer, item.media_type.value, is_4k)
+    allowed, reason, admin_reason = requestability(
+        viewer, item.media_type.value, is_4k, identity.has_4k_library(item.media_type.value)
+    )
     if not allowed:
         error_class = QuotaExceededError if reason and reason.startswith("quota") else PermissionDeniedError
         raise error_class(f"{user.name}: {reason}", hints=(admin_reason,) if admin_reason else None)

@@ -192,6 +192,7 @@ class SeerrRuntime:
                 own.get((item.media_type.value, item.tmdb_id, is_4k)),
                 identity.profile,
                 is_4k,
+                has_4k_library=identity.has_4k_library(item.media_type.value),
             )
             for item in items
         ]

@@ -237,6 +237,17 @@ async def test_status_6_on_overseerr_135_is_deleted_not_blocklisted():
     assert answer.state is RequestState.REQUESTABLE and "removed" in answer.reason
 
 
+async def test_status_7_means_removed_only_where_the_product_has_it():
+    from aperture_overseerr.availability import Viewer, availability_for
+    from aperture_overseerr.models import MediaRow, SeerrUser
+    from aperture_overseerr.profiles import JELLYSEERR_20, SEERR
+
+    row = MediaRow(1, "movie", 603, 7, 1, None)
+    viewer = Viewer(SeerrUser(2, 32, "alice"))
+    assert "removed" in availability_for(MATRIX, row, viewer, None, SEERR, False).reason
+    assert availability_for(MATRIX, row, viewer, None, JELLYSEERR_20, False).reason is None
+
+
 async def test_4k_uses_status4k():
     world = await make_world("seerr", default_4k=True)
     world.fake.radarr_4k = True  # a default 4K Radarr exists

@@ -196,7 +196,7 @@ def availability_for(
             request_id=request_id,
         )
     allowed, reason, admin_reason = requestability(viewer, media_type, is_4k, has_4k_library)
-    was_removed = status == MEDIA_STATUS_7 or (
+    was_removed = (status == MEDIA_STATUS_7 and profile.status7_deleted) or (
         status == MEDIA_STATUS_6 and profile.status6 is Status6.DELETED
     )
     if allowed:

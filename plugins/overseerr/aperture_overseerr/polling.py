@@ -141,14 +141,10 @@ class RequestPoller:
                 return found
 
     async def _list_page(self, runtime: SeerrRuntime, skip: int) -> RequestPage:
-        allowed = (await runtime.identity()).profile.request_list_params()
-        query: list[tuple[str, str | int | bool]] = [
-            ("take", LIST_PAGE),
-            ("skip", skip),
-            ("filter", "all"),
-            ("sort", "modified"),
-        ]
-        return await runtime.client.requests_page([(k, v) for k, v in query if k in allowed])
+        """One page of every request, most recently modified first (parameters all versions accept)."""
+        return await runtime.client.requests_page(
+            [("take", LIST_PAGE), ("skip", skip), ("filter", "all"), ("sort", "modified")]
+        )
 
     def _note(self, requests: Sequence[MediaRequest]) -> None:
         """Move the watermark to the newest ``updatedAt`` seen, remembering who stands on it."""

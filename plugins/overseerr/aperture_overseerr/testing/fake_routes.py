@@ -60,6 +60,8 @@ API_PREFIX = "/api/v1"
 RESERVED = re.compile(r"[:/?#\[\]@!$&'()*+,;=]")
 _TMDB_PREFIXES = ("/movie/", "/tv/", "/search", "/discover/")
 _JSON = "application/json; charset=utf-8"
+#: ``JSON.stringify`` (Express's ``res.json``) writes no spaces between items or after colons.
+JS_SEPARATORS = (",", ":")
 _LOGIN_PAGE = (
     b"<!DOCTYPE html><html><head><title>Sign in</title></head><body>"
     b'<form method="post" action="/login"><input name="username"><input name="password" type="password">'
@@ -179,7 +181,7 @@ class FakeRouter:
             )
         except FakeHttpError as error:
             status, content_type, headers = error.status, _JSON, {}
-            content = b"" if error.body is None else json.dumps(error.body).encode()
+            content = b"" if error.body is None else json.dumps(error.body, separators=JS_SEPARATORS).encode()
         self.fake.calls.append(
             RecordedCall(
                 method=method,
@@ -238,7 +240,7 @@ class FakeRouter:
 
     @staticmethod
     def _json(status: int, payload: Any) -> tuple[int, str, bytes, dict[str, str]]:
-        return status, _JSON, json.dumps(payload).encode(), {}
+        return status, _JSON, json.dumps(payload, separators=JS_SEPARATORS).encode(), {}
 
     def _match(self, method: str, path: str, full_path: str) -> tuple[Route, dict[str, str]]:
         allowed: list[str] = []

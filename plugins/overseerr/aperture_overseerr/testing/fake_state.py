@@ -190,5 +190,4 @@ def permission_error() -> FakeHttpError:
 
 def iso(moment: datetime) -> str:
     """JavaScript's ``Date.toISOString()``: UTC with milliseconds and ``Z``."""
-    moment = moment.astimezone(UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

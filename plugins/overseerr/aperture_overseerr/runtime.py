@@ -1,9 +1,10 @@
 """Everything a configured Seerr-family provider keeps alive between calls.
 
 One :class:`SeerrRuntime` per provider context (so per set of settings): the pooled client, the
-detected server identity, the media index, the user directory, per-user caches (quota, own
-requests) and the poller's memory. The provider stores it in ``context.runtime`` and the host
-closes it (and its HTTP pool) when the settings change or Aperture shuts down.
+detected server identity, the media index, the user directory, the per-user quota cache, every
+viewer's own requests (:mod:`~aperture_overseerr.own_requests`) and the poller's memory. The
+provider stores it in ``context.runtime`` and the host closes it (and its HTTP pool) when the
+settings change or Aperture shuts down.
 """
 
 from __future__ import annotations
@@ -33,12 +34,11 @@ from .cache import TimedCache
 from .client import SeerrClient
 from .connection import ServerIdentity
 from .media_index import MediaIndex, Refresh
-from .models import MEDIA_PROCESSING, MediaRequest, Quota, QuotaDefaults, SeerrUser
+from .models import MEDIA_PROCESSING, Quota, QuotaDefaults, SeerrUser
+from .own_requests import Expectation, Latest, OwnRequests
 from .permissions import auto_approves, may_request, quota_exempt
 from .polling import RequestPoller
 from .users import UserDirectory
-
-OWN_REQUESTS_PAGE = 100
 
 
 class SeerrRuntime:
@@ -68,16 +68,16 @@ class SeerrRuntime:
         self.users = UserDirectory()
         self.quotas: TimedCache[int, Quota] = TimedCache(ttl=60.0)
         self.quota_defaults: TimedCache[str, QuotaDefaults | None] = TimedCache(ttl=300.0)
-        self.own_requests: TimedCache[int, dict[tuple[str, int, bool], MediaRequest]] = TimedCache(ttl=30.0)
+        self.own_requests = OwnRequests(self.client, self.users)
         self.poller = RequestPoller(progress_every=float(settings.get("progress_interval", 60.0)))
         self._identity: ServerIdentity | None = None
-        self._requested_here: set[int] = set()
         self._identity_lock = asyncio.Lock()
 
     def __repr__(self) -> str:
         return f"SeerrRuntime({self.provider!r}, {self.client.base_url!r})"
 
     async def aclose(self) -> None:
+        await self.own_requests.aclose()
         await self.client.aclose()
 
     # -- shared state -----------------------------------------------------------------------
@@ -101,8 +101,7 @@ class SeerrRuntime:
     def forget_user_data(self, seerr_user_id: int) -> None:
         """After this user filed a request through us: re-read their quota and requests."""
         self.quotas.invalidate(seerr_user_id)
-        self.own_requests.invalidate(seerr_user_id)
-        self._requested_here.add(seerr_user_id)
+        self.own_requests.forget(seerr_user_id)
 
     def users_changed(self) -> None:
         self.users.expire()
@@ -144,29 +143,6 @@ class SeerrRuntime:
         except ApertureError:
             return None
 
-    async def _own_requests(self, account: SeerrUser) -> dict[tuple[str, int, bool], MediaRequest]:
-        """The account's latest request per title (for Declined/Failed badges and request ids).
-
-        Not read for an account whose ``requestCount`` in the cached user list is 0 and who has
-        not filed through us since: it has none. (One made on the server's own site since the
-        list was loaded shows once the list is reloaded, within its TTL.)
-        """
-        if account.request_count == 0 and account.id not in self._requested_here:
-            return {}
-        seerr_user_id = account.id
-
-        async def load() -> dict[tuple[str, int, bool], MediaRequest]:
-            page = await self.client.user_requests(seerr_user_id, take=OWN_REQUESTS_PAGE)
-            latest: dict[tuple[str, int, bool], MediaRequest] = {}
-            for request in page.results:  # newest first: keep the first seen per title
-                if request.media is not None:
-                    latest.setdefault(
-                        (request.media.media_type, request.media.tmdb_id, request.is_4k), request
-                    )
-            return latest
-
-        return await self.own_requests.get(seerr_user_id, load)
-
     # -- operations -------------------------------------------------------------------------
 
     async def test_connection(self) -> ConnectionReport:
@@ -175,11 +151,13 @@ class SeerrRuntime:
         return report
 
     async def lookup(self, items: Sequence[MediaRef], user: ApertureUser | None) -> list[Availability]:
-        # The three are independent: detect the server, map the user (user list, quota) and bring
-        # the index up to date at once. If several fail, the detection's error wins (it says
-        # best what is wrong), then the user's, as if they had run one after the other.
-        identity, viewer, _ = await _together(self.identity(), self.viewer(user), self.refresh_index())
-        own = await self._own_requests(viewer.user) if viewer.user is not None else {}
+        # Detecting the server, resolving the viewer (user list, quota, own requests) and
+        # bringing the index up to date run at once. If several fail, the detection's error wins
+        # (it says best what is wrong), then the viewer's, as if they had run one after the other.
+        with self.own_requests.expect() as expectation:
+            identity, (viewer, own), _ = await _together(
+                self.identity(), self._viewer_and_requests(user, expectation), self.refresh_index()
+            )
         is_4k = self.default_4k
         rows = [self.index.get(item.media_type.value, item.tmdb_id) for item in items]
         if any(row is not None and row.status_for(is_4k) == MEDIA_PROCESSING for row in rows):
@@ -196,6 +174,20 @@ class SeerrRuntime:
             )
             for item in items
         ]
+
+    async def _viewer_and_requests(
+        self, user: ApertureUser | None, expectation: Expectation
+    ) -> tuple[Viewer, Latest]:
+        """The viewer and their own latest requests (read with other lookups' when that is cheaper)."""
+        try:
+            viewer = await self.viewer(user)
+        except BaseException:
+            expectation.settle()  # do not hold the other lookups' batch back
+            raise
+        if viewer.user is None:
+            expectation.settle()
+            return viewer, {}
+        return viewer, await self.own_requests.get(viewer.user, expectation)
 
     async def map_users(self, users: Sequence[ApertureUser]) -> list[AccountMapping]:
         """The admin's view of each user's mapping, permissions and quota."""

@@ -222,3 +222,15 @@ def test_plain_http_to_a_remote_host_is_warned(url, warned):
     assert bool(problems) is warned
     if warned:
         assert problems[0].message.startswith("Remote: use HTTPS")
+
+
+def test_clients_share_one_tls_context_per_verification_setting():
+    import ssl
+
+    from aperture_overseerr.client import tls_context
+
+    first = SeerrClient("https://seerr.local", "FAKE-KEY", verify_tls=True)
+    second = SeerrClient("https://other.local", "FAKE-KEY", verify_tls=True)
+    assert first.http._transport._pool._ssl_context is second.http._transport._pool._ssl_context
+    assert tls_context(True).verify_mode is ssl.CERT_REQUIRED and tls_context(True).check_hostname
+    assert tls_context(False).verify_mode is ssl.CERT_NONE and not tls_context(False).check_hostname

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import functools
 import json
 import logging
 import random
@@ -116,6 +117,16 @@ def error_text(body: Any) -> str:
     return ""
 
 
+@functools.cache
+def tls_context(verify: bool) -> ssl.SSLContext:
+    """The process's TLS context for ``verify`` (certificates checked, or not).
+
+    Building one loads the CA bundle, about 15 ms; a context is safe to share, so every client
+    (one per provider and set of settings) uses the same one instead of paying that on its first
+    call."""
+    return httpx.create_ssl_context(verify=verify)
+
+
 class SeerrClient:
     """An async client for one Seerr-family server (see the module docstring).
 
@@ -150,7 +161,7 @@ class SeerrClient:
         self._owns_http = http is None
         self.http = http or httpx.AsyncClient(
             timeout=httpx.Timeout(timeout),
-            verify=verify_tls,
+            verify=tls_context(verify_tls),
             transport=transport,
             follow_redirects=False,
             limits=httpx.Limits(max_connections=20, max_keepalive_connections=10),

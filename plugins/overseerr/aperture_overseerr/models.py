@@ -32,28 +32,29 @@ class Shape:
     """Reads fields from one JSON object, raising a clear error when a field has the wrong type."""
 
     def __init__(self, value: Any, where: str) -> None:
-        if not isinstance(value, Mapping):
+        if type(value) is not dict and not isinstance(value, Mapping):  # the ABC check is slow
             raise wrong_shape(where, f"expected a JSON object, got {_kind(value)}")
         self.value = value
         self.where = where
 
     def _get(self, name: str, required: bool) -> Any:
-        if name not in self.value or self.value[name] is None:
-            if required:
-                raise wrong_shape(self.where, f"field {name!r} is missing")
-            return None
-        return self.value[name]
+        value = self.value.get(name)
+        if value is None and required:
+            raise wrong_shape(self.where, f"field {name!r} is missing")
+        return value
 
     def req_int(self, name: str) -> int:
         value = self._get(name, True)
+        if type(value) is int:
+            return value
         if isinstance(value, bool) or not isinstance(value, int):
             raise wrong_shape(self.where, f"field {name!r} should be a whole number, got {_kind(value)}")
         return value
 
     def opt_int(self, name: str) -> int | None:
         value = self._get(name, False)
-        if value is None:
-            return None
+        if value is None or type(value) is int:
+            return value
         if isinstance(value, bool) or not isinstance(value, int):
             raise wrong_shape(self.where, f"field {name!r} should be a whole number, got {_kind(value)}")
         return value

@@ -24,7 +24,7 @@ from aperture_overseerr.users import UserDirectory
 from aperture_plugins import MemorySettings, PluginHost
 
 BASE = "http://seerr.local:5055"
-ROWS = 2500  # three pages of the index's rebuild (1000 rows a page)
+ROWS = 2500  # the rebuild: a first page of 250 rows, then three of (up to) 1000
 PER_USER = ("/user/{id}/quota", "/user/{id}/requests")
 
 
@@ -119,7 +119,7 @@ async def test_a_warm_page_costs_no_tmdb_call_and_at_most_one_cheap_call(scale):
         assert len(answers) == 200 and all(a.state is not RequestState.NOT_AVAILABLE for a in answers)
         cold = calls.take()
         assert [c for c in cold if c.kind == "tmdb"] == []
-        assert Counter(endpoint(c) for c in cold)["/media"] == 3  # one rebuild, no extra progress read
+        assert Counter(endpoint(c) for c in cold)["/media"] == 4  # one rebuild, no extra progress read
 
         await host.lookup(scale.page(0), user)  # the same page
         await host.lookup(scale.page(400), user)  # another page
@@ -137,7 +137,7 @@ async def test_fifty_concurrent_cold_lookups_cost_one_rebuild(scale):
         calls = Calls(scale.fake)
         await host.lookup(scale.page(0), scale.users[0])
         one = Counter(endpoint(c) for c in calls.take())
-    assert one["/media"] == 3 and one["/user"] == 1
+    assert one["/media"] == 4 and one["/user"] == 1
 
     async with make_host(scale.fake) as host:  # a fresh provider: empty index and caches
         calls = Calls(scale.fake)

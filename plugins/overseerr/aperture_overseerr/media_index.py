@@ -8,12 +8,13 @@ had, which is one small call when nothing changed. A rebuild runs again every
 ``rebuild_every`` seconds to forget rows deleted on the server (deletions leave no trace in
 ``sort=modified``).
 
-A rebuild reads the first page alone (it says how many rows there are), then the other pages
-``rebuild_concurrency`` at a time, so the server prepares one page while the client parses
-another (10,000 rows: 10 calls, about a third of the time of reading them one by one). Reading
-the first page first keeps the incremental refresh sound: a row created or modified while the
-rebuild runs moves to the top of ``sort=modified``, is newer than everything the first page
-held, and is picked up by the next incremental refresh. A rebuild also reads every row's
+A rebuild reads a small first page alone (``first_page_size`` rows: it says how many rows there
+are, and it is quick, so the other pages start soon), then the other pages ``rebuild_concurrency``
+at a time, so the server prepares one page while the client parses another (10,000 rows: 11
+calls, about a third of the time of reading them one by one). Reading the first page first keeps
+the incremental refresh sound: a row created or modified while the rebuild runs moves to the top
+of ``sort=modified``, is newer than everything the first page held, and is picked up by the next
+incremental refresh. A rebuild also reads every row's
 ``downloadStatus``, so it counts as a download-progress refresh.
 
 Refreshes are single-flight: many lookups arriving together share one refresh.
@@ -54,6 +55,7 @@ class MediaIndex:
         self,
         *,
         page_size: int = 1000,
+        first_page_size: int = 250,
         incremental_page_size: int = 50,
         rebuild_concurrency: int = 4,
         max_staleness: float = 5.0,
@@ -61,6 +63,7 @@ class MediaIndex:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.page_size = page_size
+        self.first_page_size = min(first_page_size, page_size)
         self.incremental_page_size = incremental_page_size
         self.rebuild_concurrency = rebuild_concurrency
         self.max_staleness = max_staleness
@@ -155,17 +158,17 @@ class MediaIndex:
 
     async def _rebuild(self, client: SeerrClient, started: float) -> Refresh:
         take = self.page_size
-        first = await client.media(take=take, skip=0, sort="modified")
+        first = await client.media(take=self.first_page_size, skip=0, sort="modified")
         pages = [first]
         skip = len(first.results)
-        if len(first.results) == take and first.page_info.results > take:
+        if len(first.results) == self.first_page_size and first.page_info.results > skip:
             limit = asyncio.Semaphore(max(1, self.rebuild_concurrency))
 
             async def read(offset: int) -> MediaPage:
                 async with limit:
                     return await client.media(take=take, skip=offset, sort="modified")
 
-            offsets = range(take, first.page_info.results, take)
+            offsets = range(skip, first.page_info.results, take)
             pages += await asyncio.gather(*(read(offset) for offset in offsets))
             skip = offsets[-1] + len(pages[-1].results)
             last = pages[-1]

@@ -8,6 +8,7 @@ they should change state through the ``FakeSeerr`` builders, which keep the reco
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -188,6 +189,10 @@ def permission_error() -> FakeHttpError:
     return FakeHttpError(403, {"status": 403, "error": "You do not have permission to access this endpoint"})
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def iso(moment: datetime) -> str:
-    """JavaScript's ``Date.toISOString()``: UTC with milliseconds and ``Z``."""
+    """JavaScript's ``Date.toISOString()``: UTC with milliseconds and ``Z``.
+
+    Memoised (a datetime is immutable): a page of 1,000 media rows has about 5,000 dates, and
+    formatting them was most of the fake's own time per page, which is not the real server's."""
     return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

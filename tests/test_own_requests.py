@@ -109,6 +109,18 @@ async def test_a_failed_bulk_read_falls_back_to_reading_each_viewer(world):
         assert by_endpoint["/request"] == 1  # tried once (a 500 is not worth a retry)
         assert by_endpoint["/user/{id}/requests"] == USERS
 
+        loader = runtime(host).own_requests
+        loader._values.clear()  # as if the TTL had passed: the batch is read again...
+        await asyncio.gather(*(host.lookup(titles, user) for user in scale.users))
+        by_endpoint = Counter(endpoint(c) for c in calls.take())
+        assert by_endpoint["/request"] == 0  # ...per user, without trying the list again so soon
+        assert by_endpoint["/user/{id}/requests"] == USERS
+        loader._bulk_refused_until = 0.0  # the cooldown has passed: the list is tried again
+        loader._values.clear()
+        await asyncio.gather(*(host.lookup(titles, user) for user in scale.users))
+        by_endpoint = Counter(endpoint(c) for c in calls.take())
+        assert by_endpoint == Counter({"/request": 1})
+
 
 class HeldTransport(httpx.AsyncBaseTransport):
     """The fake's transport, holding ``GET /request`` answers (made at once) until :attr:`release`."""

@@ -22,8 +22,8 @@ user list's ``requestCount`` says how many pages the bulk read needs), otherwise
 read fills the entry of every user in the list (an empty one for users without requests), so
 viewers who come later cost nothing until ``ttl`` passes: 50 users opening Discovery at once cost
 the server what one user costs. If the bulk read fails or takes longer than ``bulk_deadline``
-(say a Radarr that does not answer), the batch is read per user instead; a slow bulk read that
-ends well still fills the entries.
+(say a Radarr that does not answer), the batch is read per user instead, and so are the batches
+of the next ``bulk_cooldown`` seconds; a slow bulk read that ends well still fills the entries.
 
 Users whose ``requestCount`` is 0 in the cached list, and who have not filed through us since
 (:meth:`OwnRequests.forget`), are never read: they have none.
@@ -87,6 +87,7 @@ class OwnRequests:
         bulk_concurrency: int = 4,
         batch_wait: float = 0.05,
         bulk_deadline: float = 2.0,
+        bulk_cooldown: float = 300.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.client = client
@@ -97,6 +98,8 @@ class OwnRequests:
         self.bulk_concurrency = bulk_concurrency
         self.batch_wait = batch_wait
         self.bulk_deadline = bulk_deadline
+        self.bulk_cooldown = bulk_cooldown
+        self._bulk_refused_until: float | None = None
         self._clock = clock
         self._values: dict[int, tuple[float, Latest]] = {}
         self._inflight: dict[int, asyncio.Future[Latest]] = {}
@@ -217,6 +220,8 @@ class OwnRequests:
         """Does one bulk read take fewer calls than ``batch_size`` per-user reads?"""
         if batch_size < 2:
             return False
+        if self._bulk_refused_until is not None and self._clock() < self._bulk_refused_until:
+            return False  # it failed or was slow a moment ago
         counts = [user.request_count for user in self.users.users]
         if not counts or any(count is None for count in counts):
             return False  # how many pages the bulk read needs is unknown
@@ -231,9 +236,18 @@ class OwnRequests:
         try:
             return await asyncio.wait_for(asyncio.shield(self._bulk), self.bulk_deadline)
         except TimeoutError:
-            log.info("the list of all requests took over %.1f s; reading per user", self.bulk_deadline)
+            log.info(
+                "The list of all requests took over %.1f s; reading each viewer's for %.0f s",
+                self.bulk_deadline,
+                self.bulk_cooldown,
+            )
         except ApertureError as error:
-            log.info("could not read the list of all requests (%s); reading per user", error)
+            log.info(
+                "Could not read the list of all requests (%s); reading each viewer's for %.0f s",
+                error,
+                self.bulk_cooldown,
+            )
+        self._bulk_refused_until = self._clock() + self.bulk_cooldown
         return None
 
     def _bulk_done(self, task: asyncio.Task[dict[int, Latest]]) -> None:

@@ -236,3 +236,19 @@ def loader_with(counts: list[int | None], *, page: int = 1000) -> OwnRequests:
 )
 def test_the_bulk_read_is_chosen_only_when_it_takes_fewer_calls(counts, batch, bulk):
     assert loader_with(counts)._bulk_pays(batch) is bulk
+
+
+async def test_a_viewer_who_files_during_a_read_of_theirs_does_not_wait_for_it(world):
+    scale, titles, _ = world
+    transport = HeldTransport(scale.fake)
+    async with held_host(scale, transport) as host:
+        runtime(host).own_requests.bulk_deadline = 60.0  # no fallback to per-user reads meanwhile
+        batch = [asyncio.ensure_future(host.lookup(titles, user)) for user in scale.users[:3]]
+        await transport.held.wait()  # viewer 0's requests are being read in bulk, and held
+        viewer = scale.users[0]
+        another = next(r for n, r in enumerate(scale.known) if n % 5 == 4 and r not in titles and n % 4)
+        filed = await host.submit_request(another, viewer)
+        [card] = await asyncio.wait_for(host.lookup([another], viewer), timeout=5)  # not held
+        assert card.state is RequestState.PENDING and card.request_id == filed.request_id
+        transport.release.set()
+        await asyncio.gather(*batch)

@@ -156,8 +156,10 @@ class OwnRequests:
     def forget(self, seerr_user_id: int) -> None:
         """This user has just filed a request through us: read theirs again on next use.
 
-        A read already under way when this is called does not store what it found for them."""
+        A read already under way when this is called does not store what it found for them, and
+        the next :meth:`get` does not wait for it but reads again."""
         self._values.pop(seerr_user_id, None)
+        self._inflight.pop(seerr_user_id, None)
         self._filed_here.add(seerr_user_id)
         self._generation += 1
         self._forgotten[seerr_user_id] = self._generation

@@ -487,6 +487,13 @@ def test_unknown_field_is_refused(name: str) -> None:
     assert errors == {name: "not a setting of this provider"}
 
 
+def test_an_unknown_field_with_an_empty_name_is_named_as_such() -> None:
+    assert field_errors({**VALID, "": "x"}) == {'""': "not a setting of this provider"}
+    assert field_errors({**VALID, "user_map": {"": 3}}) == {
+        'user_map.""': "an Aperture username must be non-empty text"
+    }
+
+
 def test_each_bad_field_gets_its_own_entry() -> None:
     errors = field_errors(
         {"url": "jellyseerr:5055", "api_key": f"{FAKE_KEY} x", "timeout": 0, "verify_tls": "maybe"}

@@ -66,7 +66,8 @@ def validate_settings(
 def _field_errors(errors: list[vol.Invalid]) -> dict[str, str]:
     messages: dict[str, str] = {}
     for error in errors:
-        name = ".".join(str(part) for part in error.path) or "settings"
+        # the whole form when there is no path; a key that is empty text is shown as ""
+        name = ".".join(str(part) or '""' for part in error.path) if error.path else "settings"
         text = error.error_message or str(error)
         if text == "extra keys not allowed":
             text = "not a setting of this provider"

@@ -384,7 +384,9 @@ async def test_a_timeout_after_commit_never_files_twice(flavour):
 
 
 def tracked(result, user: ApertureUser, item: MediaRef) -> TrackedRequest:
-    return TrackedRequest(result.request_id, item, user, result.state, seasons=result.seasons)
+    return TrackedRequest(
+        result.request_id, item, user, result.state, is_4k=result.is_4k, seasons=result.seasons
+    )
 
 
 async def test_polling_emits_each_transition_at_a_bounded_cost(world):
@@ -432,6 +434,36 @@ async def test_polling_emits_each_transition_at_a_bounded_cost(world):
         (RequestState.PROCESSING, RequestState.AVAILABLE)
     ]
     assert await host.poll(sixth.tracked) == type(sixth)(sixth.tracked, ())
+
+
+async def test_a_4k_download_of_a_title_already_in_the_library_shows_its_progress(world):
+    fake, host = world.fake, world.host
+    fake.radarr_4k = True
+    fake.add_media("movie", 603, status=5)  # the regular version is in the library
+    admin = ApertureUser("admin")  # auto-approved: sent to the 4K Radarr at once
+    result = await host.submit_request(MATRIX, admin, RequestOptions(is_4k=True))
+    assert result.state is RequestState.APPROVED
+    world.runtime().poller.progress_every = 0
+    fake.add_media("movie", 27205, status=5)  # a newer row: the incremental read stops above ours
+    first = await host.poll([tracked(result, admin, MATRIX)])
+    fake.set_download(int(result.request_id), fraction=0.3)
+    # /media?filter=processing lists rows whose *regular* status is processing: not this one
+    before = len(fake.calls)
+    second = await host.poll(first.tracked)
+    [change] = second.changes
+    assert change.current is RequestState.PROCESSING
+    assert change.progress.fraction == pytest.approx(0.3, abs=0.01)
+    assert [c.path for c in fake.calls[before:]].count(f"/request/{result.request_id}") == 1
+    fake.set_download(int(result.request_id), fraction=0.8)
+    third = await host.poll(second.tracked)
+    assert third.changes == ()  # progress alone is not a transition; the tracked request has it
+    assert third.tracked[0].progress.fraction == pytest.approx(0.8, abs=0.01)
+    [card] = await host.lookup([MATRIX], admin)  # the regular version: in the library
+    assert card.state is RequestState.AVAILABLE
+    world.runtime().default_4k = True  # as with the provider's default_4k setting
+    [card] = await host.lookup([MATRIX], admin)
+    assert card.state is RequestState.PROCESSING
+    assert card.progress.fraction == pytest.approx(0.8, abs=0.01)
 
 
 # -- user mapping -------------------------------------------------------------------------------

@@ -87,6 +87,18 @@ class MediaIndex:
     def _put(self, row: MediaRow) -> None:
         self._rows.setdefault(row.media_type, {})[row.tmdb_id] = row
 
+    def offer(self, row: MediaRow) -> None:
+        """Keep ``row``, read elsewhere just now (say embedded in a request), unless the index has
+        a newer one. Download progress does not move ``updatedAt``, so an equally new row wins."""
+        known = self.get(row.media_type, row.tmdb_id)
+        if (
+            known is None
+            or known.updated_at is None
+            or row.updated_at is None
+            or row.updated_at >= known.updated_at
+        ):
+            self._put(row)
+
     @property
     def is_built(self) -> bool:
         return self._built_at is not None
@@ -105,7 +117,8 @@ class MediaIndex:
         Progress lives in the server's memory and does not touch ``updatedAt`` (notes §7), so the
         incremental refresh cannot see it; ``GET /media?filter=processing`` returns every
         processing row with its ``downloadStatus`` in one cheap call. (The filter looks at
-        ``status`` only: 4K-only downloads are refreshed by the periodic rebuild.) Single-flight;
+        ``status`` only: the poller reads tracked 4K downloads through their requests and
+        passes their rows to :meth:`offer`; others wait for the periodic rebuild.) Single-flight;
         returns whether it called the server.
         """
         now = self._clock()
@@ -125,14 +138,7 @@ class MediaIndex:
         while True:
             page = await client.media(take=self.page_size, skip=skip, sort="modified", filter="processing")
             for row in page.results:
-                known = self.get(row.media_type, row.tmdb_id)
-                if (
-                    known is None
-                    or known.updated_at is None
-                    or row.updated_at is None
-                    or (row.updated_at >= known.updated_at)
-                ):
-                    self._put(row)
+                self.offer(row)
             skip += len(page.results)
             if len(page.results) < self.page_size or skip >= page.page_info.results:
                 break

@@ -15,7 +15,11 @@ and ``GET /request/count``. Only when one of them moved are requests read again:
 Download progress is not part of ``updatedAt`` (the server keeps it in memory and refreshes it
 once a minute, notes §7), so approved/processing titles are re-read with one
 ``GET /media?filter=processing`` at most every ``progress_every`` seconds
-(:meth:`~aperture_overseerr.media_index.MediaIndex.refresh_downloads`). A server restart
+(:meth:`~aperture_overseerr.media_index.MediaIndex.refresh_downloads`). That filter reads the
+regular ``status`` only, so a 4K download of a title whose regular version is not processing
+(typically: already in the library) is missed by it; those tracked 4K requests are read
+themselves (``GET /request/{id}`` embeds the media row with ``downloadStatus4k``; more than
+``SMALL_BATCH`` from the list) at the same pace. A server restart
 wipes that memory: a request already seen processing stays processing (with unknown progress)
 rather than stepping back to approved.
 """
@@ -31,7 +35,7 @@ from typing import TYPE_CHECKING
 from aperture_hookspecs import DownloadProgress, RequestState, StatusUpdate, TrackedRequest
 
 from .availability import progress_of
-from .models import MediaRequest, MediaRow, RequestCounts, RequestPage
+from .models import MEDIA_PROCESSING, MediaRequest, MediaRow, RequestCounts, RequestPage
 from .request_state import requested_seasons, state_of
 
 if TYPE_CHECKING:
@@ -60,6 +64,7 @@ class RequestPoller:
         self._watermark: datetime | None = None
         self._at_watermark: set[int] = set()
         self._full_check_at: float | None = None
+        self._progress4k_at: float | None = None
 
     async def poll(self, runtime: SeerrRuntime, tracked: Sequence[TrackedRequest]) -> list[StatusUpdate]:
         active = [t for t in tracked if not t.state.is_final and t.request_id.isdigit()]
@@ -81,7 +86,11 @@ class RequestPoller:
                 suspects += [t for t in active if t.request_id in fetched and t not in suspects]
         self._counts = counts
         await self._refresh_progress(runtime, active)
+        suspects += self._unseen_4k_downloads(runtime, active, suspects)
         fetched.update(await self._fetch(runtime, [t for t in suspects if t.request_id not in fetched]))
+        for read in fetched.values():  # Discovery cards see the progress read here too
+            if read.media is not None:
+                runtime.index.offer(read.media)
         suspect_ids = {t.request_id for t in suspects}
         updates: list[StatusUpdate] = []
         for request in active:
@@ -160,6 +169,26 @@ class RequestPoller:
         if any(t.state in (RequestState.APPROVED, RequestState.PROCESSING) for t in active):
             await runtime.index.refresh_downloads(runtime.client, max_age=self.progress_every)
 
+    def _unseen_4k_downloads(
+        self, runtime: SeerrRuntime, active: list[TrackedRequest], suspects: list[TrackedRequest]
+    ) -> list[TrackedRequest]:
+        """Approved or processing 4K requests whose title ``filter=processing`` does not list (its
+        regular status is not processing), when their progress is due to be read again."""
+        now = self._clock()
+        if self._progress4k_at is not None and now - self._progress4k_at < self.progress_every:
+            return []
+        unseen = [
+            t
+            for t in active
+            if t.is_4k
+            and t.state in (RequestState.APPROVED, RequestState.PROCESSING)
+            and t not in suspects
+            and _regular_status(runtime, t) != MEDIA_PROCESSING
+        ]
+        if unseen:
+            self._progress4k_at = now
+        return unseen
+
     async def _fetch(self, runtime: SeerrRuntime, suspects: list[TrackedRequest]) -> dict[str, MediaRequest]:
         if not suspects:
             return {}
@@ -200,6 +229,11 @@ def _progress_update(tracked: TrackedRequest, media: MediaRow) -> StatusUpdate:
     progress = progress_of(media.downloads_for(tracked.is_4k), seasons)
     state = RequestState.PROCESSING if progress or tracked.state is RequestState.PROCESSING else tracked.state
     return StatusUpdate(tracked.request_id, state, progress=progress)
+
+
+def _regular_status(runtime: SeerrRuntime, tracked: TrackedRequest) -> int | None:
+    row = runtime.index.get(tracked.item.media_type.value, tracked.item.tmdb_id)
+    return row.status if row is not None else None
 
 
 def _fresher(first: MediaRow | None, second: MediaRow | None) -> MediaRow | None:

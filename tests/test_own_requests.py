@@ -110,13 +110,13 @@ async def test_a_failed_bulk_read_falls_back_to_reading_each_viewer(world):
         assert by_endpoint["/user/{id}/requests"] == USERS
 
         loader = runtime(host).own_requests
-        loader._values.clear()  # as if the TTL had passed: the batch is read again...
+        loader.cache.clear()  # as if the TTL had passed: the batch is read again...
         await asyncio.gather(*(host.lookup(titles, user) for user in scale.users))
         by_endpoint = Counter(endpoint(c) for c in calls.take())
         assert by_endpoint["/request"] == 0  # ...per user, without trying the list again so soon
         assert by_endpoint["/user/{id}/requests"] == USERS
         loader._bulk_refused_until = 0.0  # the cooldown has passed: the list is tried again
-        loader._values.clear()
+        loader.cache.clear()
         await asyncio.gather(*(host.lookup(titles, user) for user in scale.users))
         by_endpoint = Counter(endpoint(c) for c in calls.take())
         assert by_endpoint == Counter({"/request": 1})
@@ -138,26 +138,10 @@ class HeldTransport(httpx.AsyncBaseTransport):
         return response
 
 
-def held_host(scale: Scale, transport: HeldTransport):
-    from aperture_hookspecs import ProviderInfo
-    from aperture_overseerr import SEERR_CAPABILITIES, SeerrProvider
-    from aperture_plugins import MemorySettings, PluginHost
-
-    provider = SeerrProvider(
-        ProviderInfo(name="jellyseerr", title="Jellyseerr", version="test", capabilities=SEERR_CAPABILITIES),
-        transport=transport,
-    )
-    host = PluginHost(load_entry_points=False, settings=MemorySettings()).load()
-    host.register(provider, "jellyseerr")
-    host.use("jellyseerr")
-    host.set_settings("jellyseerr", {"url": "http://seerr.local:5055", "api_key": scale.fake.api_key})
-    return host
-
-
 async def test_a_slow_bulk_read_falls_back_and_still_fills_the_cache_when_it_ends(world):
     scale, titles, request_ids = world
     transport = HeldTransport(scale.fake)
-    async with held_host(scale, transport) as host:
+    async with make_host(scale.fake, transport) as host:
         runtime(host).own_requests.bulk_deadline = 0.05
         calls = Calls(scale.fake)
         first = scale.users[:4]
@@ -179,7 +163,7 @@ async def test_a_slow_bulk_read_falls_back_and_still_fills_the_cache_when_it_end
 async def test_a_request_filed_during_a_bulk_read_is_not_hidden_by_it(world):
     scale, titles, _ = world
     transport = HeldTransport(scale.fake)
-    async with held_host(scale, transport) as host:
+    async with make_host(scale.fake, transport) as host:
         lookups = [asyncio.ensure_future(host.lookup(titles, user)) for user in scale.users[:3]]
         await transport.held.wait()  # the bulk read has been sent; the server has not answered
         viewer = scale.users[7]
@@ -241,7 +225,7 @@ def test_the_bulk_read_is_chosen_only_when_it_takes_fewer_calls(counts, batch, b
 async def test_a_viewer_who_files_during_a_read_of_theirs_does_not_wait_for_it(world):
     scale, titles, _ = world
     transport = HeldTransport(scale.fake)
-    async with held_host(scale, transport) as host:
+    async with make_host(scale.fake, transport) as host:
         runtime(host).own_requests.bulk_deadline = 60.0  # no fallback to per-user reads meanwhile
         batch = [asyncio.ensure_future(host.lookup(titles, user)) for user in scale.users[:3]]
         await transport.held.wait()  # viewer 0's requests are being read in bulk, and held

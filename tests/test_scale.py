@@ -14,6 +14,7 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import timedelta
 
+import httpx
 import pytest
 
 from aperture_hookspecs import ApertureUser, MediaRef, ProviderInfo, RequestState, TrackedRequest
@@ -73,10 +74,11 @@ def build(rows: int = ROWS, users: int = 50) -> Scale:
     return Scale(fake, known, people)
 
 
-def make_host(fake: FakeSeerr) -> PluginHost:
+def make_host(fake: FakeSeerr, transport: httpx.AsyncBaseTransport | None = None) -> PluginHost:
+    """A host whose Jellyseerr provider talks to ``fake`` (through ``transport`` when given)."""
     provider = SeerrProvider(
         ProviderInfo(name="jellyseerr", title="Jellyseerr", version="test", capabilities=SEERR_CAPABILITIES),
-        transport=fake.transport(),
+        transport=transport or fake.transport(),
     )
     host = PluginHost(load_entry_points=False, settings=MemorySettings()).load()
     host.register(provider, "jellyseerr")

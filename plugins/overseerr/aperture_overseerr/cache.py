@@ -24,10 +24,21 @@ class TimedCache(Generic[K, V]):
         self._values: dict[K, tuple[float, V]] = {}
         self._inflight: dict[K, asyncio.Future[V]] = {}
 
-    async def get(self, key: K, load: Callable[[], Awaitable[V]]) -> V:
+    def peek(self, key: K) -> V | None:
+        """The value if it is still fresh, without loading it."""
         cached = self._values.get(key)
         if cached is not None and self._clock() - cached[0] < self.ttl:
             return cached[1]
+        return None
+
+    def put(self, key: K, value: V, at: float) -> None:
+        """Keep ``value`` as read at ``at`` (a time of this cache's clock)."""
+        self._values[key] = (at, value)
+
+    async def get(self, key: K, load: Callable[[], Awaitable[V]]) -> V:
+        cached = self.peek(key)
+        if cached is not None:
+            return cached
         future = self._inflight.get(key)
         if future is None:
             future = asyncio.ensure_future(self._load(key, load))
@@ -37,7 +48,7 @@ class TimedCache(Generic[K, V]):
 
     async def _load(self, key: K, load: Callable[[], Awaitable[V]]) -> V:
         value = await load()
-        self._values[key] = (self._clock(), value)
+        self.put(key, value, self._clock())
         return value
 
     def invalidate(self, key: K) -> None:

@@ -41,6 +41,7 @@ from typing import Any
 
 from aperture_hookspecs import ApertureError
 
+from .cache import TimedCache
 from .client import SeerrClient
 from .models import MediaRequest, RequestPage, SeerrUser
 from .users import UserDirectory
@@ -92,7 +93,6 @@ class OwnRequests:
     ) -> None:
         self.client = client
         self.users = users
-        self.ttl = ttl
         self.page_size = page_size
         self.bulk_page_size = bulk_page_size
         self.bulk_concurrency = bulk_concurrency
@@ -101,7 +101,7 @@ class OwnRequests:
         self.bulk_cooldown = bulk_cooldown
         self._bulk_refused_until: float | None = None
         self._clock = clock
-        self._values: dict[int, tuple[float, Latest]] = {}
+        self.cache: TimedCache[int, Latest] = TimedCache(ttl, clock)
         self._inflight: dict[int, asyncio.Future[Latest]] = {}
         self._waiting: dict[int, asyncio.Future[Latest]] = {}
         self._expected = 0
@@ -136,9 +136,9 @@ class OwnRequests:
         try:
             if account.request_count == 0 and account.id not in self._filed_here:
                 return {}
-            cached = self._values.get(account.id)
-            if cached is not None and self._clock() - cached[0] < self.ttl:
-                return cached[1]
+            cached = self.cache.peek(account.id)
+            if cached is not None:
+                return cached
             future = self._inflight.get(account.id) or self._waiting.get(account.id)
             if future is None:
                 future = asyncio.get_running_loop().create_future()
@@ -158,7 +158,7 @@ class OwnRequests:
 
         A read already under way when this is called does not store what it found for them, and
         the next :meth:`get` does not wait for it but reads again."""
-        self._values.pop(seerr_user_id, None)
+        self.cache.invalidate(seerr_user_id)
         self._inflight.pop(seerr_user_id, None)
         self._filed_here.add(seerr_user_id)
         self._generation += 1
@@ -300,7 +300,7 @@ class OwnRequests:
     def _store(self, user_id: int, latest: Latest, started: float, generation: int) -> None:
         if self._forgotten.get(user_id, 0) > generation:
             return  # they filed a request while this read ran: it may miss it
-        self._values[user_id] = (started, latest)
+        self.cache.put(user_id, latest, started)
 
 
 def _newest_per_title(requests: Sequence[MediaRequest]) -> dict[TitleKey, MediaRequest]:

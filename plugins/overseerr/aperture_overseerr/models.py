@@ -12,6 +12,7 @@ here); product-specific fields (``jellyfinUsername``, ``downloadId``, …) are o
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -364,7 +365,13 @@ class DownloadItem:
 
 @dataclass(frozen=True, slots=True)
 class MediaRow:
-    """A row of the server's media table (``/media`` items, ``mediaInfo``, ``request.media``)."""
+    """A row of the server's media table (``/media`` items, ``mediaInfo``, ``request.media``).
+
+    ``seasons_known`` is false when the JSON had no ``seasons`` key at all: request lists
+    (``GET /request``, ``/user/{id}/requests``) embed the media row without its seasons (notes
+    §12 trap 18), which says nothing about them. Such a *partial* row must never replace a full
+    one: :meth:`merged_into` keeps the known seasons.
+    """
 
     id: int
     media_type: str
@@ -375,12 +382,24 @@ class MediaRow:
     seasons: tuple[SeasonStatus, ...] = ()
     downloads: tuple[DownloadItem, ...] = ()
     downloads4k: tuple[DownloadItem, ...] = ()
+    created_at: datetime | None = None
+    seasons_known: bool = True
 
     def status_for(self, is_4k: bool) -> int:
         return self.status4k if is_4k else self.status
 
     def downloads_for(self, is_4k: bool) -> tuple[DownloadItem, ...]:
         return self.downloads4k if is_4k else self.downloads
+
+    def merged_into(self, known: MediaRow | None) -> MediaRow:
+        """This row, read just now, completed with what it leaves out and ``known`` had.
+
+        A partial row (no ``seasons`` key) takes the seasons of the known row of the same media;
+        a full row stands as it is.
+        """
+        if self.seasons_known or known is None or known.id != self.id or not known.seasons_known:
+            return self
+        return dataclasses.replace(self, seasons=known.seasons, seasons_known=True)
 
     @classmethod
     def parse(cls, value: Any, where: str) -> MediaRow:
@@ -401,6 +420,8 @@ class MediaRow:
             status4k=shape.opt_int("status4k") or MEDIA_UNKNOWN,
             updated_at=shape.opt_datetime("updatedAt"),
             seasons=seasons,
+            seasons_known="seasons" in shape.value,
+            created_at=shape.opt_datetime("createdAt"),
             downloads=tuple(
                 DownloadItem.parse(d, f"{where}.downloadStatus[]") for d in shape.items("downloadStatus")
             ),
@@ -452,6 +473,8 @@ class MediaRequest:
     seasons: tuple[SeasonRequest, ...]
     created_at: datetime | None
     updated_at: datetime | None
+    #: who last approved/declined it (``modifiedBy.id``); None when nobody did or the key is absent
+    modified_by: int | None = None
 
     @classmethod
     def parse(cls, value: Any, where: str) -> MediaRequest:
@@ -459,6 +482,7 @@ class MediaRequest:
         media_value = shape.value.get("media")
         media = MediaRow.parse(media_value, f"{where}.media") if isinstance(media_value, Mapping) else None
         requested_by = shape.obj("requestedBy")
+        modified_by = shape.obj("modifiedBy")
         return cls(
             id=shape.req_int("id"),
             status=shape.req_int("status"),
@@ -472,6 +496,7 @@ class MediaRequest:
             ),
             created_at=shape.opt_datetime("createdAt"),
             updated_at=shape.opt_datetime("updatedAt"),
+            modified_by=modified_by.opt_int("id") if modified_by else None,
         )
 
 

@@ -74,6 +74,30 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (provider, operation)
     );
     """,
+    # 2: the poll lease (one poller per provider) and the event log of transitions. Event ids
+    # come from AUTOINCREMENT: they only grow and are never reused after pruning, so a reader
+    # resumes with "id > last seen" (the SSE Last-Event-ID of issue 14).
+    """
+    CREATE TABLE leases (
+        name TEXT PRIMARY KEY,
+        holder TEXT NOT NULL,
+        expires_at REAL NOT NULL,
+        acquired_at TEXT NOT NULL,
+        delivered_id INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE TABLE events (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        at TEXT NOT NULL,
+        provider TEXT NOT NULL,
+        request_id TEXT NOT NULL,
+        user_name TEXT NOT NULL,
+        previous TEXT NOT NULL,
+        current TEXT NOT NULL,
+        progress_json TEXT,
+        payload_json TEXT NOT NULL
+    );
+    CREATE INDEX events_by_time ON events (at);
+    """,
 )
 
 

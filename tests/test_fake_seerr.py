@@ -89,6 +89,121 @@ async def test_public_identity_routes(flavour: str, api: str, version: str, serv
     assert slash.status_code == 404
 
 
+# ---------------------------------------------------------------------- versions and timestamps (§14)
+@pytest.mark.parametrize(
+    ("flavour", "version", "override", "frozen"),
+    [
+        ("overseerr", None, None, False),
+        ("overseerr", "1.35.0", None, False),
+        ("jellyseerr", None, None, True),
+        ("jellyseerr", "2.5.2", None, False),
+        ("jellyseerr", "2.6.0", None, True),
+        ("seerr", None, None, True),
+        ("seerr", "3.0.0", None, True),
+        ("seerr", "3.1.9", None, True),
+        ("seerr", "3.2.0", None, False),
+        ("seerr", "3.2.0", True, True),
+        ("jellyseerr", None, False, False),
+    ],
+)
+async def test_updated_at_frozen_per_version(
+    flavour: str, version: str | None, override: bool | None, frozen: bool
+) -> None:
+    """Trap 16: approve, decline and arrival leave ``updatedAt`` at the creation second where the
+    release freezes it, and move it elsewhere; ``/status`` reports the chosen version."""
+    moments = [START]
+    fake = FakeSeerr(flavour, version=version, frozen_updated_at=override, clock=lambda: moments[0])  # type: ignore[arg-type]
+    fake.add_title("movie", 603, "The Matrix")
+    fake.add_title("movie", 604, "The Matrix Reloaded")
+    fake.add_title("tv", 1396, "Breaking Bad", seasons=3)
+    alice = fake.add_user("alice")
+    async with client(fake, user=alice) as http:
+        movie = (await post_request(http, mediaType="movie", mediaId=603, is4k=False)).json()
+        other = (await post_request(http, mediaType="movie", mediaId=604, is4k=False)).json()
+        show = (await post_request(http, mediaType="tv", mediaId=1396, seasons=[1], is4k=False)).json()
+    moments[0] = START + timedelta(seconds=5)
+    async with client(fake) as http:
+        await http.post(f"/api/v1/request/{movie['id']}/approve")
+        await http.post(f"/api/v1/request/{show['id']}/decline")
+        fake.mark_available(movie["id"])
+        status = (await http.get("/api/v1/status")).json()
+        after = (await http.get(f"/api/v1/request/{movie['id']}")).json()
+        declined = (await http.get(f"/api/v1/request/{show['id']}")).json()
+        requests = (await http.get("/api/v1/request?sort=modified")).json()["results"]
+        media = (await http.get("/api/v1/media?sort=modified")).json()["results"]
+    assert status["version"] == (version or fake.traits.version)
+    assert fake.traits.frozen_updated_at is frozen
+    created = "2025-06-01T12:00:00.000Z"
+    later = "2025-06-01T12:00:05.000Z"
+    assert after["createdAt"] == created and after["media"]["createdAt"] == created
+    assert after["updatedAt"] == (created if frozen else later)
+    assert after["media"]["updatedAt"] == (created if frozen else later)
+    assert declined["updatedAt"] == (created if frozen else later)
+    assert after["status"] in (2, 5) and after["media"]["status"] == 5  # the statuses do move
+    # sort=modified: by updatedAt descending, equal seconds in ascending id order
+    if frozen:
+        assert [r["id"] for r in requests] == [movie["id"], other["id"], show["id"]]
+        assert [m["id"] for m in media] == sorted(m["id"] for m in media)
+    else:
+        assert [r["id"] for r in requests] == [movie["id"], show["id"], other["id"]]
+        assert media[0]["id"] == after["media"]["id"]  # the oldest row, changed last, comes first
+
+
+def test_unknown_version_text_is_refused() -> None:
+    with pytest.raises(ValueError, match="not a version number"):
+        FakeSeerr("seerr", version="latest")
+    with pytest.raises(ValueError, match="unknown flavour"):
+        FakeSeerr("emby", version="1.0.0")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("flavour", FLAVOURS)
+async def test_timestamps_are_whole_seconds(flavour: str) -> None:
+    """Trap 17: SQLite stores seconds; every timestamp the fake sends ends in ``.000Z``."""
+    fake = FakeSeerr(flavour, clock=lambda: START + timedelta(microseconds=654_321))  # type: ignore[arg-type]
+    fake.add_title("tv", 1399, "Game of Thrones", seasons=3)
+    fake.add_media("tv", 1399, status=4, season_statuses={1: 5})
+    async with client(fake) as http:
+        created = (await post_request(http, mediaType="tv", mediaId=1399, seasons=[2], is4k=False)).json()
+        fake.mark_available(created["id"])
+        body = (await http.get(f"/api/v1/request/{created['id']}")).json()
+        me = (await http.get("/api/v1/auth/me")).json()
+    stamps: list[str] = []
+
+    def collect(value: Any) -> None:
+        if isinstance(value, dict):
+            for key, item in value.items():
+                if key.endswith(("At", "Change")) and isinstance(item, str):
+                    stamps.append(item)
+                collect(item)
+        elif isinstance(value, list):
+            for item in value:
+                collect(item)
+
+    collect([body, me])
+    assert len(stamps) > 10
+    assert all(stamp == "2025-06-01T12:00:00.000Z" for stamp in stamps), stamps
+
+
+@pytest.mark.parametrize("flavour", FLAVOURS)
+async def test_request_lists_embed_media_without_seasons(flavour: str) -> None:
+    """Trap 18: ``GET /request`` and ``/user/{id}/requests`` embed ``media`` without ``seasons``;
+    ``GET /request/{id}`` and ``/media`` carry them."""
+    fake = make(flavour)
+    fake.add_media("tv", 1399, status=4, season_statuses={1: 5})
+    alice = fake.add_user("alice")
+    async with client(fake, user=alice) as http:
+        created = (await post_request(http, mediaType="tv", mediaId=1399, seasons=[2], is4k=False)).json()
+    async with client(fake) as http:
+        listed = (await http.get("/api/v1/request")).json()["results"][0]
+        own = (await http.get(f"/api/v1/user/{alice}/requests")).json()["results"][0]
+        single = (await http.get(f"/api/v1/request/{created['id']}")).json()
+        media = (await http.get("/api/v1/media")).json()["results"][0]
+    assert "seasons" not in listed["media"] and "seasons" not in own["media"]
+    assert [s["seasonNumber"] for s in listed["seasons"]] == [2]  # the request's own seasons stay
+    assert [s["seasonNumber"] for s in single["media"]["seasons"]] == [1]
+    assert [s["seasonNumber"] for s in media["seasons"]] == [1]
+
+
 # ---------------------------------------------------------------------- authentication (notes §3)
 async def test_missing_key_is_401_with_the_validator_body() -> None:
     fake = make()

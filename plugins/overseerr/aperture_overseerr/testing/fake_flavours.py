@@ -3,14 +3,21 @@
 Everything that differs between Overseerr 1.34 (``overseerr``), Jellyseerr 2.7.3 (``jellyseerr``)
 and Seerr 3.1 (``seerr``) lives in one frozen :class:`FlavourTraits` per flavour, in
 :data:`FLAVOURS`. The rest of the fake reads these traits; it never asks ``flavour == ...``.
-Source of every value: ``shared/reference/seerr-api-notes.md`` (columns O, J273 and S) and the
-three OpenAPI files (the query parameters and enum values each version's validator accepts).
+Source of every value: ``shared/reference/seerr-api-notes.md`` (columns O, J273 and S, and §14),
+the three OpenAPI files (the query parameters and enum values each version's validator accepts)
+and the recordings of the real servers in ``shared/reference/recorded/<product>-<version>/``.
+
+:func:`flavour_traits` builds the traits of another version of a flavour (``"3.2.0"`` of Seerr,
+``"2.5.2"`` of Jellyseerr): it changes the reported version and the traits known to depend on
+it (today only :attr:`FlavourTraits.frozen_updated_at`); every other trait stays the recorded
+version's.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Literal
 
@@ -164,6 +171,16 @@ class FlavourTraits:
     appdata_permissions: bool
     #: the status segments POST /media/{id}/{status} accepts.
     media_status_segments: tuple[str, ...]
+    #: ``updatedAt`` of media, request, season and season-request rows keeps its creation second
+    #: forever (notes §14, trap 16): the entities declare it ``onUpdate: 'CURRENT_TIMESTAMP'``,
+    #: which the ORM applies only on MySQL. True on Jellyseerr 2.6.0 - 2.7.x and Seerr 3.0 - 3.1.x
+    #: (recorded on Jellyseerr 2.7.3 and Seerr 3.1.0); False on Overseerr (recorded on 1.34.0:
+    #: every change rewrites it), Jellyseerr < 2.6 and Seerr after 3.1 (seerr-team/seerr#2728).
+    #: So ``sort=modified`` orders by creation where it is True.
+    frozen_updated_at: bool
+    #: timestamps have whole-second precision (``.000Z``; SQLite stores 1 s, trap 17), and rows
+    #: with equal timestamps come back in ascending id order. Recorded on all three products.
+    whole_second_timestamps: bool
     #: accepted query parameters per route template (path without ``/api/v1``); others accept none.
     query_params: Mapping[str, Mapping[str, ParamSpec]] = field(repr=False)
     openapi_file: str = ""
@@ -202,6 +219,8 @@ FLAVOURS: Mapping[Flavour, FlavourTraits] = MappingProxyType(
             include_ids_grow_take=False,
             appdata_permissions=False,
             media_status_segments=("available", "partial", "processing", "pending", "unknown"),
+            frozen_updated_at=False,
+            whole_second_timestamps=True,
             query_params=_OVERSEERR_QUERY,
             openapi_file="overseerr-api.yml",
         ),
@@ -227,6 +246,8 @@ FLAVOURS: Mapping[Flavour, FlavourTraits] = MappingProxyType(
             include_ids_grow_take=False,
             appdata_permissions=True,
             media_status_segments=("available", "partial", "processing", "pending", "unknown", "deleted"),
+            frozen_updated_at=True,
+            whole_second_timestamps=True,
             query_params=_JELLYSEERR_QUERY,
             openapi_file="jellyseerr-v2.7.3-api.yml",
         ),
@@ -252,11 +273,61 @@ FLAVOURS: Mapping[Flavour, FlavourTraits] = MappingProxyType(
             include_ids_grow_take=True,
             appdata_permissions=True,
             media_status_segments=("available", "partial", "processing", "pending", "unknown", "deleted"),
+            frozen_updated_at=True,
+            whole_second_timestamps=True,
             query_params=_JELLYSEERR_QUERY,
             openapi_file="seerr-api.yml",
         ),
     }
 )
+
+
+#: The versions of each flavour whose ``updatedAt`` never moves: ``[first, end)`` (notes §14).
+FROZEN_UPDATED_AT_VERSIONS: Mapping[Flavour, tuple[tuple[int, int, int], tuple[int, int, int]] | None] = (
+    MappingProxyType(
+        {
+            "overseerr": None,  # every Overseerr release moves it (recorded on 1.34.0)
+            "jellyseerr": ((2, 6, 0), (2, 8, 0)),  # from PR #1654 (2.6.0) to the last release, 2.7.3
+            "seerr": ((3, 0, 0), (3, 2, 0)),  # fixed after 3.1 (seerr-team/seerr#2728, PR #2823)
+        }
+    )
+)
+_VERSION = re.compile(r"^v?(\d+)\.(\d+)(?:\.(\d+))?(?:[-+].*)?$")
+
+
+def parse_version(text: str) -> tuple[int, int, int]:
+    """``"3.1.0"`` → ``(3, 1, 0)``; ``"2.7"`` and ``"v2.7.3-rc1"`` are accepted too."""
+    found = _VERSION.match(text.strip())
+    if found is None:
+        raise ValueError(f"not a version number: {text!r} (expected e.g. '3.1.0')")
+    major, minor, patch = found.groups()
+    return int(major), int(minor), int(patch or 0)
+
+
+def updated_at_frozen_in(flavour: Flavour, version: str) -> bool:
+    """Whether that release of the product keeps ``updatedAt`` at the creation time (trap 16)."""
+    span = FROZEN_UPDATED_AT_VERSIONS[flavour]
+    return span is not None and span[0] <= parse_version(version) < span[1]
+
+
+def flavour_traits(
+    flavour: Flavour, version: str | None = None, *, frozen_updated_at: bool | None = None
+) -> FlavourTraits:
+    """The traits of ``flavour`` at ``version`` (default: the recorded one).
+
+    ``frozen_updated_at`` overrides what the version implies (a fork whose version number says
+    nothing about it). Only the version and ``frozen_updated_at`` change; the rest is the
+    recorded version's behaviour.
+    """
+    if flavour not in FLAVOURS:
+        raise ValueError(f"unknown flavour {flavour!r}; use one of {', '.join(FLAVOURS)}")
+    traits = FLAVOURS[flavour]
+    if version is not None:
+        parse_version(version)
+        traits = replace(traits, version=version, frozen_updated_at=updated_at_frozen_in(flavour, version))
+    if frozen_updated_at is not None:
+        traits = replace(traits, frozen_updated_at=frozen_updated_at)
+    return traits
 
 
 def has_permission(permissions: int, *required: int, any_of: bool = False) -> bool:

@@ -475,7 +475,7 @@ class FakeRouter:
         counts = self._request_counts()
         jellyfin = self.traits.has_jellyfin_fields
         if sort == "updated":
-            users.sort(key=lambda u: (u.updated_at, u.id), reverse=True)
+            users.sort(key=lambda u: u.updated_at, reverse=True)  # ties: ascending id (stable)
         elif sort == "requests":
             users.sort(key=lambda u: (-counts.get(u.id, 0), u.id))
         elif sort == "displayname":
@@ -513,7 +513,10 @@ class FakeRouter:
         )
         return 200, {
             "pageInfo": page_info(len(mine), take, skip),
-            "results": [self.request_json(r, ctx.user, with_media=True) for r in mine[skip : skip + take]],
+            "results": [
+                self.request_json(r, ctx.user, with_media=True, media_seasons=False)
+                for r in mine[skip : skip + take]
+            ],
         }
 
     def _user_quota(self, ctx: Context) -> tuple[int, Any]:
@@ -535,12 +538,13 @@ class FakeRouter:
         }.get(ctx.query.get("filter", "all"))  # "all", and "deleted" (implemented nowhere): no filter
         rows = [m for m in self.fake.media.values() if wanted is None or m.status in wanted]
         sort = ctx.query.get("sort", "added")
+        # rows come in ascending id order; the sorts are stable, so equal timestamps (whole
+        # seconds, trap 17) keep ascending id order as the real server's answers do
         if sort == "modified":
-            rows.sort(key=lambda m: (m.updated_at, m.id), reverse=True)
-        elif sort == "mediaAdded":
+            rows.sort(key=lambda m: m.updated_at, reverse=True)
+        elif sort == "mediaAdded":  # NULL sorts lowest in SQLite: last when descending
             rows.sort(
-                key=lambda m: (m.media_added_at is not None, m.media_added_at or m.created_at, m.id),
-                reverse=True,
+                key=lambda m: (m.media_added_at is not None, m.media_added_at or m.created_at), reverse=True
             )
         else:
             rows.sort(key=lambda m: m.id, reverse=True)
@@ -756,13 +760,14 @@ class FakeRouter:
         rows = [r for r in rows if self._request_matches(r, wanted)]
         descending = ctx.query.get("sortDirection", "desc") != "asc"
         if ctx.query.get("sort", "added") == "modified":
-            rows.sort(key=lambda r: (r.updated_at, r.id), reverse=descending)
+            rows.sort(key=lambda r: r.id)
+            rows.sort(key=lambda r: r.updated_at, reverse=descending)  # ties: ascending id (stable)
         else:
             rows.sort(key=lambda r: r.id, reverse=descending)
         results = []
         manager = has_permission(ctx.user.permissions, MANAGE_REQUESTS)
         for request in rows[skip : skip + take]:
-            item = self.request_json(request, ctx.user, with_media=True)
+            item = self.request_json(request, ctx.user, with_media=True, media_seasons=False)
             if self.traits.has_request_list_extras:
                 reachable = (
                     self.fake._arr_configured(request.media_type, request.is4k)
@@ -902,10 +907,15 @@ class FakeRouter:
         }
 
     def media_json(
-        self, media: MediaRecord, viewer: UserRecord, *, with_requests: bool = False
+        self,
+        media: MediaRecord,
+        viewer: UserRecord,
+        *,
+        with_requests: bool = False,
+        with_seasons: bool = True,
     ) -> dict[str, Any]:
-        """A ``Media`` entity with seasons and the in-memory download status; ``requests`` only
-        on the detail endpoints."""
+        """A ``Media`` entity with the in-memory download status; ``requests`` only on the detail
+        endpoints; ``seasons`` except where the server does not join them (request lists, trap 18)."""
         body: dict[str, Any] = {
             "downloadStatus": [dict(item) for item in media.download_status],
             "downloadStatus4k": [dict(item) for item in media.download_status4k],
@@ -932,7 +942,8 @@ class FakeRouter:
         if self.traits.has_jellyfin_fields:
             body["jellyfinMediaId"] = None
             body["jellyfinMediaId4k"] = None
-        body["seasons"] = [self.season_json(s) for s in media.seasons]
+        if with_seasons:
+            body["seasons"] = [self.season_json(s) for s in media.seasons]
         for suffix, service_id, slug in (
             ("", media.service_id, media.external_service_slug),
             ("4k", media.service_id4k, media.external_service_slug4k),
@@ -948,8 +959,12 @@ class FakeRouter:
             ]
         return body
 
-    def request_json(self, request: RequestRecord, viewer: UserRecord, *, with_media: bool) -> dict[str, Any]:
-        """A ``MediaRequest`` entity with ``requestedBy``/``modifiedBy`` users and TV ``seasons``."""
+    def request_json(
+        self, request: RequestRecord, viewer: UserRecord, *, with_media: bool, media_seasons: bool = True
+    ) -> dict[str, Any]:
+        """A ``MediaRequest`` entity with ``requestedBy``/``modifiedBy`` users and TV ``seasons``;
+        the embedded ``media`` lacks its ``seasons`` when ``media_seasons`` is False (the request
+        lists, trap 18)."""
         users = self.fake.users
         modified = users.get(request.modified_by) if request.modified_by is not None else None
         body: dict[str, Any] = {
@@ -967,7 +982,9 @@ class FakeRouter:
             "isAutoRequest": request.is_auto_request,
         }
         if with_media:
-            body["media"] = self.media_json(self.fake.media[request.media_id], viewer)
+            body["media"] = self.media_json(
+                self.fake.media[request.media_id], viewer, with_seasons=media_seasons
+            )
         body["seasons"] = [
             {
                 "id": s.id,

@@ -38,7 +38,6 @@ from .fake_flavours import (
     AUTO_APPROVE_4K_TV,
     AUTO_APPROVE_MOVIE,
     AUTO_APPROVE_TV,
-    FLAVOURS,
     MANAGE_REQUESTS,
     MANAGE_USERS,
     MEDIA_AVAILABLE,
@@ -64,6 +63,7 @@ from .fake_flavours import (
     USER_PLEX,
     Flavour,
     FlavourTraits,
+    flavour_traits,
     has_permission,
 )
 from .fake_routes import FakeRouter, classify_kind, strip_prefix
@@ -94,21 +94,26 @@ class FakeSeerr:
     default server exists: approval pushes to it and sets ``externalServiceId``), ``radarr_4k`` /
     ``sonarr_4k`` (a default 4K server exists: ``movie4kEnabled`` / ``series4kEnabled``), and
     ``arr_unreachable`` (J/S request lists report every configured server in ``serviceErrors``).
+
+    Versions: ``version`` builds the flavour at another release (``FakeSeerr("seerr",
+    version="3.2.0")``, ``FakeSeerr("jellyseerr", version="2.5.2")``): ``/status`` reports it
+    and ``updatedAt`` is frozen or moving as that release does (``fake_flavours.flavour_traits``);
+    ``frozen_updated_at`` overrides that (a fork whose version says nothing).
     """
 
     def __init__(
         self,
         flavour: Flavour = "jellyseerr",
         *,
+        version: str | None = None,
+        frozen_updated_at: bool | None = None,
         api_key: str = "FAKE-API-KEY-0000",
         tmdb_latency: float = 0.0,
         db_latency: float = 0.0,
         clock: Callable[[], datetime] | None = None,
     ) -> None:
-        if flavour not in FLAVOURS:
-            raise ValueError(f"unknown flavour {flavour!r}; use one of {', '.join(FLAVOURS)}")
+        self.traits: FlavourTraits = flavour_traits(flavour, version, frozen_updated_at=frozen_updated_at)
         self.flavour: Flavour = flavour
-        self.traits: FlavourTraits = FLAVOURS[flavour]
         self.api_key = api_key
         self.tmdb_latency = tmdb_latency
         self.db_latency = db_latency
@@ -153,6 +158,12 @@ class FakeSeerr:
         if base.tzinfo is None:
             base = base.replace(tzinfo=UTC)
         return base + self._offset
+
+    def stamp(self) -> datetime:
+        """A database timestamp for "now": :meth:`now` cut to whole seconds where the server's
+        database stores seconds only (``traits.whole_second_timestamps``, trap 17)."""
+        moment = self.now()
+        return moment.replace(microsecond=0) if self.traits.whole_second_timestamps else moment
 
     def advance(self, delta: timedelta) -> None:
         """Move the fake's clock forward (or back): ``updatedAt`` stamps and quota windows follow."""
@@ -211,7 +222,7 @@ class FakeSeerr:
             else:
                 digest = hashlib.md5(address.encode()).hexdigest()
                 avatar = f"https://www.gravatar.com/avatar/{digest}?default=mm&size=200"
-            now = self.now()
+            now = self.stamp()
             self.users[user_id] = UserRecord(
                 id=user_id,
                 email=address,
@@ -295,7 +306,7 @@ class FakeSeerr:
             media = self.find_media(media_type, tmdb_id) or self._new_media(title)
             media.status, media.status4k = status, status4k
             if MEDIA_PARTIALLY_AVAILABLE <= status <= MEDIA_AVAILABLE and media.media_added_at is None:
-                media.media_added_at = self.now()
+                media.media_added_at = self.stamp()
             numbers = sorted(set(season_statuses or {}) | set(season_statuses4k or {}))
             for number in numbers:
                 season = self._season_row(media, number)
@@ -400,7 +411,7 @@ class FakeSeerr:
                     self._set_season_status(media, number, key4k, MEDIA_AVAILABLE)
                 self._set_status(media, key4k, self._show_status(media, key4k))
             if media.media_added_at is None:
-                media.media_added_at = self.now()
+                media.media_added_at = self.stamp()
             if key4k:
                 media.download_status4k = []
             else:
@@ -625,10 +636,14 @@ class FakeSeerr:
     def _touch(
         self, record: MediaRecord | RequestRecord | UserRecord | SeasonRecord | SeasonRequestRecord
     ) -> None:
-        record.updated_at = self.now()
+        """A change to the row: its ``updatedAt`` moves, except where the version freezes it
+        (``traits.frozen_updated_at``: media, request, season and season-request rows)."""
+        if self.traits.frozen_updated_at and not isinstance(record, UserRecord):
+            return
+        record.updated_at = self.stamp()
 
     def _new_media(self, title: TitleRecord) -> MediaRecord:
-        now = self.now()
+        now = self.stamp()
         media = MediaRecord(
             id=self._next_id("media"),
             media_type=title.media_type,
@@ -647,7 +662,7 @@ class FakeSeerr:
     def _season_row(self, media: MediaRecord, number: int) -> SeasonRecord:
         season = media.season(number)
         if season is None:
-            now = self.now()
+            now = self.stamp()
             season = SeasonRecord(self._next_id("season"), number, MEDIA_UNKNOWN, MEDIA_UNKNOWN, now, now)
             media.seasons.append(season)
             media.seasons.sort(key=lambda s: s.season_number)
@@ -667,7 +682,8 @@ class FakeSeerr:
         else:
             season.status = status
         self._touch(season)
-        media.last_season_change = season.updated_at
+        # an explicit assignment on the server, so it moves even where updatedAt is frozen
+        media.last_season_change = self.stamp()
 
     def _show_status(self, media: MediaRecord, key4k: bool) -> int:
         title = self.titles.get((media.media_type, media.tmdb_id))
@@ -773,7 +789,7 @@ class FakeSeerr:
             for season in media.seasons:
                 self._set_season_status(media, season.season_number, is4k, MEDIA_AVAILABLE)
         if value == MEDIA_AVAILABLE and media.media_added_at is None:
-            media.media_added_at = self.now()
+            media.media_added_at = self.stamp()
         self._touch(media)
         self._complete_requests(media, is4k)
 
@@ -905,7 +921,7 @@ class FakeSeerr:
         if media.status_of(is4k) in unknown_like:
             self._set_status(media, is4k, MEDIA_PENDING)
         self._touch(media)
-        now = self.now()
+        now = self.stamp()
         status = REQUEST_APPROVED if auto else REQUEST_PENDING
         request = RequestRecord(
             id=self._next_id("request"),

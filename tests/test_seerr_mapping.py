@@ -75,6 +75,18 @@ def test_the_manual_map_overrides_an_automatic_match(target):
     assert (match.user.id, match.method) == (3, "manual")
 
 
+@pytest.mark.parametrize(("target", "expected_id"), [("twin", 6), ("TWIN", 7), ("twin2@example.invalid", 7)])
+def test_an_exact_name_in_the_manual_map_wins_over_case_insensitive_matches(target, expected_id):
+    match = match_user(ApertureUser("sam"), USERS, {"sam": target})
+    assert (match.user.id if match.user else match.problem, match.method) == (expected_id, "manual")
+
+
+def test_a_manual_map_spelled_like_no_user_still_refuses_two_case_insensitive_matches():
+    match = match_user(ApertureUser("sam"), USERS, {"sam": "Twin"})
+    assert match.user is None
+    assert "ids 6 (twin), 7 (TWIN)" in match.problem
+
+
 def test_a_manual_map_to_a_missing_user_says_so():
     match = match_user(ApertureUser("alice"), USERS, {"alice": 99})
     assert match.user is None

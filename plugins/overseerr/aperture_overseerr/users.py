@@ -8,7 +8,9 @@ a page of 200 cards triggers one refresh, not 200.
 wins, two or more at one step leave the user unmapped with the candidates' ids (never a guess),
 and nobody ever falls back to the API key's owner:
 
-1. the manual map from the settings (a server user id, username or email);
+1. the manual map from the settings (a server user id, username or email): a target written
+   exactly as one user's username or email wins over users it matches only case-insensitively
+   (``map sam Sam`` picks "Sam" although "sam" exists too); otherwise it is compared like step 3;
 2. the media-server user id (``jellyfinUserId``), compared without dashes, case-insensitively;
 3. ``jellyfinUsername`` / ``plexUsername`` / ``username``, case-insensitive and
    Unicode-normalised (NFKC, casefold), so "José" matches "JOSÉ" and "ǅ" matches "Ǆ";
@@ -68,18 +70,25 @@ def _ambiguous(step: str, found: list[SeerrUser]) -> UserMatch:
     return UserMatch(None, problem=f"{len(found)} server users match by {step}: ids {ids}; map one by hand")
 
 
+def _names(user: SeerrUser) -> set[str]:
+    """The names a manual map may give for ``user``: its usernames and its email."""
+    names = (user.username, user.jellyfin_username, user.plex_username, user.email)
+    return {name for name in names if name}
+
+
 def match_manual(target: int | str, users: list[SeerrUser]) -> UserMatch:
-    """Resolve a manual map target: a server user id, a username or an email."""
+    """Resolve a manual map target: a server user id, a username or an email.
+
+    A target spelled exactly as a name of one or more users is looked up among those only;
+    the case-insensitive, Unicode-normalised comparison applies when no name is spelled so.
+    """
     if isinstance(target, int):
         found = [u for u in users if u.id == target]
     else:
-        wanted = fold(target)
-        found = _candidates(
-            users,
-            lambda u: (
-                wanted in {fold(u.username), fold(u.jellyfin_username), fold(u.plex_username), fold(u.email)}
-            ),
-        )
+        found = _candidates(users, lambda u: target in _names(u))
+        if not found:
+            wanted = fold(target)
+            found = _candidates(users, lambda u: wanted in {fold(name) for name in _names(u)})
     if len(found) == 1:
         return UserMatch(found[0], "manual")
     if not found:

@@ -7,21 +7,45 @@ a crash) leaves the previous settings as they were. WAL mode and a busy timeout 
 processes (Aperture and an admin's CLI) read and write at once without corrupting it.
 
 The schema is versioned with ``PRAGMA user_version``; :data:`MIGRATIONS` upgrades an older
-file step by step, each step in its own transaction.
+file step by step, each step in its own transaction. Opening a file that is up to date takes
+no lock and writes nothing, so a read-only data directory still allows reads (a directory in
+which SQLite cannot create its ``-wal``/``-shm`` files is opened read-only, or as immutable
+when it has no write-ahead log); only an old schema takes the write lock to migrate.
+
+**Files.** ``aperture.db`` is created 0600 whatever the umask (SQLite gives ``-wal`` and
+``-shm`` the database's mode), and an older, looser file is tightened when opened: they hold
+users' names, emails and error texts.
+
+**Errors.** Every public method turns SQLite and OS errors about the file into
+:class:`~aperture_plugins.file_errors.DataFileError` subclasses (damaged, read-only, disk full,
+locked for too long) naming the file and what to do; errors it does not recognise pass through.
+
+**Concurrent edits.** :meth:`SettingsStore.read` returns the settings with their revision (the
+stored row as it was read); :meth:`SettingsStore.replace` saves only if the row is still that
+revision, checked and written in one transaction (compare-and-swap). :meth:`change_token`
+changes whenever another connection committed anything (``PRAGMA data_version``): a cheap way
+for a long-running host to notice that another process changed the settings.
 """
 
 from __future__ import annotations
 
+import functools
+import inspect
+import itertools
 import json
+import os
 import random
 import sqlite3
+import stat
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
+from urllib.parse import quote
 
 from aperture_hookspecs import (
     ApertureError,
@@ -32,11 +56,13 @@ from aperture_hookspecs import (
     TrackedRequest,
 )
 
-from .secrets import SecretBox, SecretUnreadableError, mask
+from .file_errors import ReadOnlyError, from_os_error, from_sqlite_error, read_only_hints
+from .secrets import KEY_FILE_NAME, MasterKeyError, SecretBox, SecretUnreadableError, mask
 
 DATABASE_FILE_NAME = "aperture.db"
 BUSY_TIMEOUT = 10.0
 UNREADABLE = "unreadable (enter it again)"
+PRIVATE_MODE = 0o600
 
 MIGRATIONS: tuple[str, ...] = (
     # 1: settings, tracked requests, caches, last errors
@@ -105,6 +131,84 @@ def _now() -> str:
     return datetime.now(UTC).isoformat()
 
 
+Revision = tuple[str, str] | None
+"""A settings row as it was read (its two JSON texts), or ``None`` for "no row"."""
+
+
+@dataclass(frozen=True)
+class StoredSettings:
+    """A provider's settings as :meth:`SettingsStore.read` found them.
+
+    ``values`` holds what could be read: the plain values and every secret that could be
+    decrypted. ``problem`` is the error that kept the rest from being read (damaged values or
+    an unreadable secret), if any. ``revision`` is the row as read, for
+    :meth:`SettingsStore.replace`.
+    """
+
+    values: dict[str, Any] | None
+    revision: Revision
+    problem: ApertureError | None = None
+
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+_StoreType = TypeVar("_StoreType", bound=type)
+
+
+def _file_errors(method: Callable[_P, _R]) -> Callable[_P, _R]:
+    """Turn SQLite and OS errors about the store's files into :class:`DataFileError` subclasses."""
+
+    @functools.wraps(method)
+    def translated(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        try:
+            return method(*args, **kwargs)
+        except UnicodeDecodeError as error:  # only the key file is decoded from bytes here
+            store = args[0]
+            assert isinstance(store, SettingsStore)
+            raise MasterKeyError(
+                f"{KEY_FILE_NAME} in {store.data_dir} holds bytes that are not a key (it is not ASCII text)",
+                hints=(
+                    f"Restore {KEY_FILE_NAME} from your backup of the data directory",
+                    f"Or delete {KEY_FILE_NAME}, then enter the API keys again: aperture-plugins configure",
+                ),
+            ) from error
+        except sqlite3.Error as error:
+            store = args[0]
+            assert isinstance(store, SettingsStore)
+            better = from_sqlite_error(error, store.path)
+            if better is None:
+                raise
+            raise better from error
+        except OSError as error:
+            store = args[0]
+            assert isinstance(store, SettingsStore)
+            better = from_os_error(error, store.path)
+            if better is None:
+                raise
+            raise better from error
+
+    return translated
+
+
+def _translating_file_errors(cls: _StoreType) -> _StoreType:
+    """Apply :func:`_file_errors` to every public method and property of ``cls``.
+
+    Methods added later are covered without anyone having to remember it.
+    """
+    for name, member in list(vars(cls).items()):
+        if name.startswith("_"):
+            continue
+        if isinstance(member, property) and member.fget is not None:
+            setattr(cls, name, property(_file_errors(member.fget), member.fset, member.fdel, member.__doc__))
+        elif inspect.isfunction(member):
+            setattr(cls, name, _file_errors(member))
+    return cls
+
+
+_serials = itertools.count(1)
+
+
+@_translating_file_errors
 class SettingsStore:
     """Provider settings and host state in SQLite (see the module docstring).
 
@@ -126,29 +230,73 @@ class SettingsStore:
     def _connection(self) -> sqlite3.Connection:
         connection = getattr(self._local, "connection", None)
         if connection is None:
-            self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-            connection = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT, isolation_level=None)
-            try:
-                connection.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT * 1000)}")
-                _use_wal(connection)
-                connection.execute("PRAGMA synchronous = NORMAL")
-                self._migrate(connection)
-            except BaseException:
-                connection.close()
-                raise
+            connection, read_only = self._open()
             self._local.connection = connection
+            self._local.read_only = read_only
+            self._local.serial = next(_serials)
         return connection
 
-    def _migrate(self, connection: sqlite3.Connection) -> None:
+    def _open(self) -> tuple[sqlite3.Connection, bool]:
+        """Open the database (creating it 0600); returns the connection and whether it is read-only.
+
+        A directory in which SQLite cannot create the ``-wal`` and ``-shm`` files (read-only)
+        is opened read-only instead, or as immutable when there is no write-ahead log to read.
+        """
+        self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        _create_private(self.path)
+        _tighten_modes(self.path)
+        uri = "file:" + quote(str(self.path.absolute()))
+        try:
+            return self._open_uri(uri, read_only=False), False
+        except sqlite3.OperationalError as error:
+            name = getattr(error, "sqlite_errorname", "") or ""
+            if not name.startswith(("SQLITE_CANTOPEN", "SQLITE_READONLY")) or not self.path.exists():
+                raise
+            first_error = error
+        wal = self.path.with_name(self.path.name + "-wal")
+        fallbacks = ["mode=ro"] + ([] if wal.exists() and wal.stat().st_size else ["immutable=1"])
+        for query in fallbacks:
+            try:
+                return self._open_uri(f"{uri}?{query}", read_only=True), True
+            except sqlite3.OperationalError:
+                continue
+        raise first_error
+
+    def _open_uri(self, uri: str, read_only: bool) -> sqlite3.Connection:
+        connection = sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT, isolation_level=None)
+        try:
+            connection.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT * 1000)}")
+            version = connection.execute("PRAGMA user_version").fetchone()[0]  # the first read
+            if not read_only:
+                if connection.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+                    _use_wal(connection)
+                connection.execute("PRAGMA synchronous = NORMAL")
+            self._migrate(connection, version, read_only)
+        except BaseException:
+            connection.close()
+            raise
+        return connection
+
+    def _migrate(self, connection: sqlite3.Connection, version: int, read_only: bool) -> None:
+        """Bring the schema up to date; a file that is up to date is left alone (no lock taken)."""
+        if version == len(MIGRATIONS):
+            return
+        if version > len(MIGRATIONS):
+            raise ApertureError(
+                f"{self.path} was written by a newer version of aperture-plugins "
+                f"(schema {version}; this version knows {len(MIGRATIONS)})",
+                hints=("Upgrade aperture-plugins, or restore the data directory from a backup",),
+            )
+        if read_only:
+            raise ReadOnlyError(
+                f"{self.path.name} in {self.data_dir} must be upgraded (schema {version} to "
+                f"{len(MIGRATIONS)}), but it cannot be written",
+                file_name=self.path.name,
+                hints=read_only_hints(self.path),
+            )
         connection.execute("BEGIN IMMEDIATE")
         try:
-            version = connection.execute("PRAGMA user_version").fetchone()[0]
-            if version > len(MIGRATIONS):
-                raise ApertureError(
-                    f"{self.path} was written by a newer version of aperture-plugins "
-                    f"(schema {version}; this version knows {len(MIGRATIONS)})",
-                    hints=("Upgrade aperture-plugins, or restore the data directory from a backup",),
-                )
+            version = connection.execute("PRAGMA user_version").fetchone()[0]  # another may have
             for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
                 for statement in filter(str.strip, script.split(";")):
                     connection.execute(statement)
@@ -158,12 +306,28 @@ class SettingsStore:
             connection.execute("ROLLBACK")
             raise
 
+    @property
+    def read_only(self) -> bool:
+        """Whether this store could only be opened for reading (a read-only data directory)."""
+        self._connection()
+        return bool(self._local.read_only)
+
+    def change_token(self) -> tuple[int, int]:
+        """A value that changes whenever another connection (any process) commits a change.
+
+        ``PRAGMA data_version`` of this thread's connection: cheap (no disk read in WAL mode),
+        and blind to this connection's own writes, which the caller knows about anyway.
+        """
+        connection = self._connection()
+        return (self._local.serial, connection.execute("PRAGMA data_version").fetchone()[0])
+
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """One write transaction (taken at once, so writers queue instead of failing).
 
         Inside another one it is a savepoint: its changes are undone on an exception, and
-        the outer transaction decides whether everything is committed.
+        the outer transaction decides whether everything is committed. Failing to take the
+        lock or to commit raises a :class:`~aperture_plugins.file_errors.DataFileError`.
         """
         connection = self._connection()
         if connection.in_transaction:
@@ -176,13 +340,27 @@ class SettingsStore:
                 raise
             connection.execute("RELEASE nested")
             return
-        connection.execute("BEGIN IMMEDIATE")
+        self._execute_translated(connection, "BEGIN IMMEDIATE")
         try:
             yield connection
         except BaseException:
-            connection.execute("ROLLBACK")
+            if connection.in_transaction:
+                connection.execute("ROLLBACK")
             raise
-        connection.execute("COMMIT")
+        try:
+            self._execute_translated(connection, "COMMIT")
+        finally:
+            if connection.in_transaction:
+                connection.execute("ROLLBACK")
+
+    def _execute_translated(self, connection: sqlite3.Connection, sql: str) -> None:
+        try:
+            connection.execute(sql)
+        except sqlite3.Error as error:
+            better = from_sqlite_error(error, self.path)
+            if better is None:
+                raise
+            raise better from error
 
     def close(self) -> None:
         connection = getattr(self._local, "connection", None)
@@ -213,6 +391,28 @@ class SettingsStore:
             values[name] = self.secrets.decrypt(envelope, f"the {name} of {provider}", provider)
         return values
 
+    def read(self, provider: str) -> StoredSettings:
+        """The provider's settings with their revision, for a read-modify-write (see :meth:`replace`).
+
+        Damaged values or an unreadable secret do not raise: ``problem`` says what could not
+        be read, and ``values`` holds the rest, so that entering the settings again can
+        repair them.
+        """
+        row = self._settings_row(provider)
+        if row is None:
+            return StoredSettings(None, None)
+        try:
+            values = _plain(row[0], provider)
+        except ApertureError as error:
+            return StoredSettings({}, row, error)
+        try:
+            envelopes = _envelopes(row[1], provider)
+            for name, envelope in envelopes.items():
+                values[name] = self.secrets.decrypt(envelope, f"the {name} of {provider}", provider)
+        except ApertureError as error:
+            return StoredSettings(values, row, error)
+        return StoredSettings(values, row)
+
     def set(
         self, provider: str, values: Mapping[str, Any], secret_fields: frozenset[str] = frozenset()
     ) -> None:
@@ -221,20 +421,49 @@ class SettingsStore:
         The secrets are encrypted inside the transaction, under the store's write lock, so a
         key rotation in another process cannot slip between reading the master key and saving.
         """
-        plain = {k: v for k, v in values.items() if k not in secret_fields}
         with self.transaction() as connection:
-            secrets = {
-                k: self.secrets.encrypt(str(v))
-                for k, v in values.items()
-                if k in secret_fields and v is not None
-            }
-            connection.execute(
-                "INSERT INTO provider_settings (provider, plain_json, secrets_json, updated_at) "
-                "VALUES (?, ?, ?, ?) "
-                "ON CONFLICT (provider) DO UPDATE SET plain_json = excluded.plain_json, "
-                "secrets_json = excluded.secrets_json, updated_at = excluded.updated_at",
-                (provider, json.dumps(plain, sort_keys=True), json.dumps(secrets, sort_keys=True), _now()),
-            )
+            self._write_settings(connection, provider, values, secret_fields)
+
+    def replace(
+        self,
+        provider: str,
+        values: Mapping[str, Any],
+        secret_fields: frozenset[str],
+        revision: Revision,
+    ) -> bool:
+        """Save ``values`` only if the stored row is still ``revision`` (from :meth:`read`).
+
+        Checked and written in one transaction (compare-and-swap); returns ``False``, saving
+        nothing, when another process changed the settings meanwhile: read them again, redo
+        the change on them and try again.
+        """
+        with self.transaction() as connection:
+            current = connection.execute(
+                "SELECT plain_json, secrets_json FROM provider_settings WHERE provider = ?", (provider,)
+            ).fetchone()
+            if (tuple(current) if current is not None else None) != revision:
+                return False
+            self._write_settings(connection, provider, values, secret_fields)
+        return True
+
+    def _write_settings(
+        self,
+        connection: sqlite3.Connection,
+        provider: str,
+        values: Mapping[str, Any],
+        secret_fields: frozenset[str],
+    ) -> None:
+        plain = {k: v for k, v in values.items() if k not in secret_fields}
+        secrets = {
+            k: self.secrets.encrypt(str(v)) for k, v in values.items() if k in secret_fields and v is not None
+        }
+        connection.execute(
+            "INSERT INTO provider_settings (provider, plain_json, secrets_json, updated_at) "
+            "VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (provider) DO UPDATE SET plain_json = excluded.plain_json, "
+            "secrets_json = excluded.secrets_json, updated_at = excluded.updated_at",
+            (provider, json.dumps(plain, sort_keys=True), json.dumps(secrets, sort_keys=True), _now()),
+        )
 
     def masked(self, provider: str, secret_fields: frozenset[str] = frozenset()) -> dict[str, Any] | None:
         """The settings as a UI may show them: secrets masked, never in clear text.
@@ -397,6 +626,41 @@ class SettingsStore:
         return [
             dict(zip(("provider", "operation", "code", "message", "at"), row, strict=True)) for row in rows
         ]
+
+
+def _create_private(path: Path) -> None:
+    """Create an empty database file readable by its owner only, if there is none yet.
+
+    SQLite creates the ``-wal`` and ``-shm`` files with the mode of the database file, so
+    they are private too. ``fchmod`` after the create: the umask could only have removed bits.
+    """
+    if path.exists():
+        return
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_MODE)
+    except FileExistsError:  # another process created it first
+        return
+    try:
+        if hasattr(os, "fchmod"):
+            os.fchmod(descriptor, PRIVATE_MODE)
+    finally:
+        os.close(descriptor)
+
+
+def _tighten_modes(path: Path) -> None:
+    """Make an existing database (and its ``-wal``/``-shm``) private, if it is ours and is not.
+
+    Files written by an older version were created with the umask (often 0644).
+    """
+    if os.name != "posix":
+        return
+    for file in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        try:
+            info = file.stat()
+            if info.st_uid == os.geteuid() and stat.S_IMODE(info.st_mode) & 0o077:
+                file.chmod(PRIVATE_MODE)
+        except OSError:  # gone meanwhile, or a read-only data directory: nothing to do
+            continue
 
 
 def _use_wal(connection: sqlite3.Connection) -> None:

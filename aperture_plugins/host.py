@@ -57,6 +57,7 @@ from aperture_hookspecs import (
 from .breaker import ProviderDownError
 from .config import ProviderConfig
 from .dispatch import Dispatcher, Timeouts
+from .event_log import POLL_LEASE_SECONDS, LoggedChange, poll_lease_name, process_holder
 from .loading import DEFAULT_PLUGINS, BrokenPlugin, PluginRecord, PluginRegistry, load_filter_from_env
 from .paths import resolve_data_dir
 from .status import PollResult, apply_updates
@@ -151,6 +152,8 @@ class PluginHost:
         self._contexts: dict[str, ProviderContext] = {}
         self._close_callbacks: list[Any] = []
         self._contexts_under_test: list[ProviderContext] = []
+        self._holder = process_holder()  # this process, as the holder of poll leases
+        self._leases: set[str] = set()
 
     # -- loading --------------------------------------------------------------------------
 
@@ -380,7 +383,9 @@ class PluginHost:
             self._close_callbacks.extend(context.close_callbacks())
 
     async def aclose(self) -> None:
-        """Retire every provider context (closing their HTTP clients and the like)."""
+        """Retire every provider context (closing their HTTP clients and the like) and give up
+        the poll leases this host took."""
+        self._release_leases()
         for name in list(self._contexts):
             self._retire(name)
         callbacks, self._close_callbacks = self._close_callbacks, []
@@ -497,9 +502,20 @@ class PluginHost:
         return result
 
     async def poll(self, tracked: Sequence[TrackedRequest], name: str | None = None) -> PollResult:
-        """Poll tracked requests, broadcast each transition, and return the new tracked states."""
+        """Poll the given tracked requests, broadcast each transition, and return the new states.
+
+        For callers that keep their own tracked requests: no lease is taken and nothing is
+        saved or logged. The requests the host tracks in the store are polled by
+        :meth:`poll_tracked`, which takes the poll lease and logs each transition once.
+        """
         record = self._provider(name)
-        tracked = list(tracked)
+        result = await self._poll_once(record, list(tracked))
+        for change in result.changes:
+            await self.notify_status_changed(change)
+        return result
+
+    async def _poll_once(self, record: PluginRecord, tracked: list[TrackedRequest]) -> PollResult:
+        """Ask the provider about ``tracked`` and work out the transitions (no broadcast)."""
         if not tracked:
             return PollResult((), ())
         context = self._context(record)
@@ -512,27 +528,73 @@ class PluginHost:
             raise ProviderContractError(
                 f"{record.name}: aperture_poll_status must return StatusUpdate objects", provider=record.name
             )
-        result = apply_updates(record.name, tracked, updates)
-        for change in result.changes:
-            await self.notify_status_changed(change)
-        return result
+        return apply_updates(record.name, tracked, updates)
 
-    async def poll_tracked(self, name: str | None = None) -> PollResult:
-        """One polling cycle over the requests tracked in the settings store.
+    async def poll_tracked(
+        self, name: str | None = None, *, lease_seconds: float = POLL_LEASE_SECONDS
+    ) -> PollResult:
+        """One polling cycle over the requests tracked in the settings store, if this host holds the lease.
 
-        Unfinished requests of the provider (the active one by default) are polled; each
-        transition is broadcast, then the new states are saved, so a crash between polls loses
-        nothing: the next cycle resumes from the saved states and reports what changed meanwhile.
+        **One poller per provider and data directory.** The cycle first takes (or renews) the
+        store's poll lease of the provider (the active one by default) for ``lease_seconds``
+        (call this more often than that to keep it). If another process holds it, nothing is
+        polled: the answer has no changes, ``polled_by`` names the holder and ``tracked`` is
+        what the holder last saved; that process's findings are in the event log
+        (:meth:`events_since`). The lease is given up by :meth:`aclose`; a holder that stops
+        polling loses it when it expires, one that crashed at once (on the same machine).
+
+        **Each transition once.** The holder polls the unfinished requests, then saves their
+        new states and logs each transition in one transaction, a transition only if the
+        stored state is still the one it started from. Then it broadcasts what it logged to
+        the ``aperture_status_changed`` observers of this host (and of no other process).
+        A crash between the save and the broadcast is made good by the next holder, which
+        broadcasts what was logged but not delivered before it polls. So a restart resumes
+        from the saved states and reports what changed meanwhile, and two processes polling
+        one store never report a transition twice nor hide one from each other's log.
         """
         record = self._provider(name)
         store = self.settings
-        if not hasattr(store, "tracked") or not hasattr(store, "save_tracked"):
+        if not isinstance(store, SettingsStore):
             raise UnsupportedOperationError("This host has no settings store to track requests in")
+        lease = store.acquire_lease(poll_lease_name(record.name), self._holder, lease_seconds)
+        if not lease.held_by(self._holder):
+            stored = tuple(request for _, request in store.tracked(record.name) if not request.state.is_final)
+            return PollResult(stored, (), polled_by=lease.holder)
+        self._leases.add(lease.name)
+        if lease.taken_over:  # a previous holder may have logged changes it never broadcast
+            await self._deliver(store, lease.name, store.events_after(lease.delivered_id, record.name))
         tracked = [request for _, request in store.tracked(record.name) if not request.state.is_final]
-        result = await self.poll(tracked, record.name)
-        if result.tracked:
-            store.save_tracked(record.name, list(result.tracked))
-        return result
+        result = await self._poll_once(record, tracked)
+        logged = store.record_cycle(record.name, result.tracked, result.changes)
+        await self._deliver(store, lease.name, logged)
+        return PollResult(result.tracked, tuple(entry.change for entry in logged), tuple(logged))
+
+    async def _deliver(self, store: SettingsStore, lease_name: str, logged: Sequence[LoggedChange]) -> None:
+        """Broadcast logged changes in order, moving the lease's delivery cursor past them."""
+        delivered = 0
+        try:
+            for entry in logged:
+                await self.notify_status_changed(entry.change)
+                delivered = entry.id
+        finally:
+            if delivered:
+                store.mark_delivered(lease_name, delivered)
+
+    def last_event_id(self) -> int:
+        """The newest event id of the store's event log (0 if none): resume after it."""
+        store = self.settings
+        return store.last_event_id() if isinstance(store, SettingsStore) else 0
+
+    def events_since(self, event_id: int, name: str | None = None, limit: int = 1000) -> list[LoggedChange]:
+        """Transitions of a provider (the active one by default) logged after ``event_id``, oldest first.
+
+        Whoever polled them (this host or the lease holder in another process), each appears
+        once; read again from the last id returned to follow the log.
+        """
+        store = self.settings
+        if not isinstance(store, SettingsStore):
+            return []
+        return store.events_after(event_id, self._provider(name).name, limit)
 
     async def map_users(self, users: Sequence[ApertureUser], name: str | None = None) -> list[AccountMapping]:
         """How each Aperture user maps to an account of the provider (the active one by default)."""
@@ -566,6 +628,16 @@ class PluginHost:
         self.load()
         enabled = {r.plugin for r in self.registry.records.values() if self.is_enabled(r.name)}
         await self.dispatcher.broadcast("aperture_status_changed", enabled, change=change)
+
+    def _release_leases(self) -> None:
+        leases, self._leases = self._leases, set()
+        if not leases or not isinstance(self.settings, SettingsStore):
+            return
+        for name in leases:
+            try:
+                self.settings.release_lease(name, self._holder)
+            except Exception as failure:  # the lease then runs out on its own
+                log.warning("Could not give up the lease %s: %s", name, failure)
 
     def _note_error(self, provider: str, operation: str, error: ApertureError) -> None:
         """Remember the last error of each operation for ``diagnostics`` (if the store can)."""

@@ -15,15 +15,25 @@ from datetime import UTC, datetime
 
 from aperture_hookspecs import StatusChange, StatusUpdate, TrackedRequest
 
+from .event_log import LoggedChange
+
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class PollResult:
-    """One polling cycle: every tracked request as it is now, and what changed."""
+    """One polling cycle: every tracked request as it is now, and what changed.
+
+    From :meth:`~aperture_plugins.host.PluginHost.poll_tracked`: ``events`` are the changes
+    as the event log numbered them; ``polled_by`` names the process holding the poll lease
+    when it was not this one (then nothing was polled, ``changes`` is empty and ``tracked``
+    is what the holder last saved).
+    """
 
     tracked: tuple[TrackedRequest, ...]
     changes: tuple[StatusChange, ...]
+    events: tuple[LoggedChange, ...] = ()
+    polled_by: str | None = None
 
 
 def apply_updates(

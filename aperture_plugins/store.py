@@ -39,7 +39,7 @@ import sqlite3
 import stat
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -53,9 +53,20 @@ from aperture_hookspecs import (
     DownloadProgress,
     MediaRef,
     RequestState,
+    StatusChange,
     TrackedRequest,
 )
 
+from .event_log import (
+    RETENTION_EVENTS,
+    RETENTION_SECONDS,
+    Lease,
+    LoggedChange,
+    change_from_payload,
+    change_payload,
+    holder_is_gone,
+    utc_text,
+)
 from .file_errors import ReadOnlyError, from_os_error, from_sqlite_error, read_only_hints
 from .secrets import KEY_FILE_NAME, MasterKeyError, SecretBox, SecretUnreadableError, mask
 
@@ -626,6 +637,133 @@ class SettingsStore:
         return [
             dict(zip(("provider", "operation", "code", "message", "at"), row, strict=True)) for row in rows
         ]
+
+    # -- the poll lease and the event log (see aperture_plugins.event_log) -------------------
+
+    event_retention_seconds: float = RETENTION_SECONDS
+    event_retention_count: int = RETENTION_EVENTS
+
+    def acquire_lease(self, name: str, holder: str, seconds: float) -> Lease:
+        """Take or renew the lease ``name`` for ``seconds``, or learn who holds it.
+
+        ``holder`` gets it when nobody holds it, when it is already theirs (a renewal), when
+        the holder's time ran out, or when the holder is a process of this machine that is
+        gone. The answer's ``holder`` says who holds it now.
+        """
+        with self.transaction() as connection:
+            row = connection.execute(
+                "SELECT holder, expires_at, delivered_id FROM leases WHERE name = ?", (name,)
+            ).fetchone()
+            now = time.time()
+            if row is not None and row[0] != holder and row[1] > now and not holder_is_gone(row[0]):
+                return Lease(name, row[0], row[1], row[2])
+            renewal = row is not None and row[0] == holder and row[1] > now
+            expires = now + seconds
+            connection.execute(
+                "INSERT INTO leases (name, holder, expires_at, acquired_at) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, "
+                "expires_at = excluded.expires_at, acquired_at = CASE "
+                "WHEN leases.holder = excluded.holder AND leases.expires_at > ? "
+                "THEN leases.acquired_at ELSE excluded.acquired_at END",
+                (name, holder, expires, _now(), now),
+            )
+            return Lease(name, holder, expires, row[2] if row else 0, taken_over=not renewal)
+
+    def release_lease(self, name: str, holder: str) -> None:
+        """Give the lease up (if ``holder`` holds it): the next process that asks gets it at once."""
+        with self.transaction() as connection:
+            connection.execute(
+                "UPDATE leases SET expires_at = 0 WHERE name = ? AND holder = ?", (name, holder)
+            )
+
+    def lease(self, name: str) -> Lease | None:
+        """The lease as stored (holder, expiry, delivery cursor), or ``None`` if never taken."""
+        row = (
+            self._connection()
+            .execute("SELECT holder, expires_at, delivered_id FROM leases WHERE name = ?", (name,))
+            .fetchone()
+        )
+        return Lease(name, row[0], row[1], row[2]) if row else None
+
+    def mark_delivered(self, name: str, event_id: int) -> None:
+        """Every event up to ``event_id`` of the lease's provider has been broadcast."""
+        with self.transaction() as connection:
+            connection.execute(
+                "UPDATE leases SET delivered_id = MAX(delivered_id, ?) WHERE name = ?", (event_id, name)
+            )
+
+    def record_cycle(
+        self,
+        provider: str,
+        tracked: Sequence[TrackedRequest],
+        changes: Sequence[StatusChange],
+    ) -> list[LoggedChange]:
+        """Save a polling cycle: new states and progress, and one event per transition, at once.
+
+        ``tracked`` are the requests as the cycle left them, ``changes`` its transitions. A
+        transition is saved (and logged) only if the stored state is still its ``previous``
+        one; otherwise another poller saved it first and it is left out of the answer, so it
+        is broadcast by that poller alone. Progress is saved only onto the state it was read
+        in. Old events are pruned in the same transaction. Returns what was logged, in order.
+        """
+        by_id = {change.request.request_id: change for change in changes}
+        logged: list[LoggedChange] = []
+        now = _now()
+        with self.transaction() as connection:
+            for request in tracked:
+                change = by_id.get(request.request_id)
+                progress = json.dumps(request.progress.to_dict()) if request.progress else None
+                expected = change.previous if change is not None else request.state
+                updated = connection.execute(
+                    "UPDATE tracked_requests SET state = ?, progress_json = ?, updated_at = ? "
+                    "WHERE provider = ? AND request_id = ? AND state = ?",
+                    (request.state.value, progress, now, provider, request.request_id, expected.value),
+                ).rowcount
+                if change is None or updated != 1:
+                    continue
+                cursor = connection.execute(
+                    "INSERT INTO events (at, provider, request_id, user_name, previous, current, "
+                    "progress_json, payload_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        utc_text(change.at),
+                        provider,
+                        request.request_id,
+                        request.user.name,
+                        change.previous.value,
+                        change.current.value,
+                        json.dumps(change.progress.to_dict()) if change.progress else None,
+                        change_payload(change),
+                    ),
+                )
+                assert cursor.lastrowid is not None
+                logged.append(LoggedChange(cursor.lastrowid, change))
+            self._prune_events(connection)
+        return logged
+
+    def _prune_events(self, connection: sqlite3.Connection) -> None:
+        cutoff = datetime.fromtimestamp(time.time() - self.event_retention_seconds, UTC)
+        connection.execute("DELETE FROM events WHERE at < ?", (utc_text(cutoff),))
+        connection.execute(
+            "DELETE FROM events WHERE id < (SELECT id FROM events ORDER BY id DESC LIMIT 1 OFFSET ?)",
+            (self.event_retention_count - 1,),
+        )
+
+    def events_after(
+        self, event_id: int = 0, provider: str | None = None, limit: int = 1000
+    ) -> list[LoggedChange]:
+        """Logged transitions with an id above ``event_id``, oldest first (at most ``limit``)."""
+        query = "SELECT id, payload_json FROM events WHERE id > ?"
+        parameters: list[Any] = [event_id]
+        if provider is not None:
+            query += " AND provider = ?"
+            parameters.append(provider)
+        rows = self._connection().execute(query + " ORDER BY id LIMIT ?", (*parameters, limit)).fetchall()
+        return [LoggedChange(row[0], change_from_payload(row[1])) for row in rows]
+
+    def last_event_id(self) -> int:
+        """The highest event id ever given (0 if none): a reader that starts now resumes after it."""
+        row = self._connection().execute("SELECT seq FROM sqlite_sequence WHERE name = 'events'").fetchone()
+        return int(row[0]) if row else 0
 
 
 def _create_private(path: Path) -> None:

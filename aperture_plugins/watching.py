@@ -6,11 +6,18 @@ plain line (no control characters), fit for logs. Each cycle is the host's
 cycle), so stopping and starting again loses nothing. If the server goes away mid-watch, each
 cycle says so and the watch carries on (the circuit breaker keeps the retries cheap); with
 ``--once`` the error is the command's answer.
+
+**Next to a running Aperture** (or another ``watch``) on the same data directory, only one
+process polls: the holder of the poll lease (see :mod:`.event_log`). Whether this watch polls
+or not, what it shows comes from the store's event log: every change logged after the watch
+started, by whichever process found it, each exactly once. A watch that does not hold the
+lease says who does, polls nothing itself and takes over when that process stops polling.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TaskProgressColumn, TextColumn
@@ -18,6 +25,7 @@ from rich.progress import BarColumn, Progress, TaskID, TaskProgressColumn, TextC
 from aperture_hookspecs import CannotConnectError, StatusChange, UnexpectedResponseError
 
 from . import render
+from .event_log import POLL_LEASE_SECONDS, LoggedChange, describe_holder
 from .host import PluginHost
 
 
@@ -34,9 +42,11 @@ async def watch_requests(
         bars.start()
     try:
         async with host:
+            last_seen = host.last_event_id()
+            announced: str | None = None
             while True:
                 try:
-                    result = await host.poll_tracked()
+                    result = await host.poll_tracked(lease_seconds=max(POLL_LEASE_SECONDS, 2.5 * interval))
                 except (CannotConnectError, UnexpectedResponseError) as error:
                     if once:
                         raise
@@ -44,7 +54,17 @@ async def watch_requests(
                     console.print(f"! {error.message}; trying again in {interval:g} s", style="yellow")
                     await asyncio.sleep(interval)
                     continue
-                for change in result.changes:
+                if result.polled_by != announced:
+                    announced = result.polled_by
+                    if announced is not None:
+                        console.print(
+                            f"{describe_holder(announced)} polls these requests (it holds the poll "
+                            "lease); showing what it finds",
+                            style="dim",
+                        )
+                for logged in _logged_after(host, last_seen):  # ours and the holder's, each once
+                    last_seen = logged.id
+                    change = logged.change
                     seen.append(change)
                     line = render.badge(change.current)
                     line.append(
@@ -82,3 +102,10 @@ async def watch_requests(
         if live:
             bars.stop()
     return seen
+
+
+def _logged_after(host: PluginHost, event_id: int) -> Iterator[LoggedChange]:
+    """Every change of the active provider logged after ``event_id``, read a page at a time."""
+    while batch := host.events_since(event_id):
+        yield from batch
+        event_id = batch[-1].id

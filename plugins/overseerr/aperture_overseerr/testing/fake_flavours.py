@@ -178,6 +178,15 @@ class FlavourTraits:
     #: every change rewrites it), Jellyseerr < 2.6 and Seerr after 3.1 (seerr-team/seerr#2728).
     #: So ``sort=modified`` orders by creation where it is True.
     frozen_updated_at: bool
+    #: declining a TV request sets its season requests to DECLINED (3); elsewhere they keep their
+    #: status (recorded: 3 on Seerr 3.1.0, still 1 on Jellyseerr 2.7.3 and Overseerr 1.34.0).
+    decline_marks_request_seasons: bool
+    #: a media row created by a request gets ``mediaAddedAt`` at creation (recorded on Jellyseerr
+    #: 2.7.3 and Seerr 3.1.0); on Overseerr 1.34.0 such a row keeps ``null`` until a library scan.
+    media_added_at_on_request: bool
+    #: ``/request/count`` has a ``completed`` key (Seerr 3.1.0 only; Jellyseerr 2.7.3 has COMPLETED
+    #: requests but does not count them, Overseerr 1.34.0 has no COMPLETED).
+    request_count_has_completed: bool
     #: timestamps have whole-second precision (``.000Z``; SQLite stores 1 s, trap 17), and rows
     #: with equal timestamps come back in ascending id order. Recorded on all three products.
     whole_second_timestamps: bool
@@ -219,6 +228,9 @@ FLAVOURS: Mapping[Flavour, FlavourTraits] = MappingProxyType(
             include_ids_grow_take=False,
             appdata_permissions=False,
             media_status_segments=("available", "partial", "processing", "pending", "unknown"),
+            decline_marks_request_seasons=False,
+            media_added_at_on_request=False,
+            request_count_has_completed=False,
             frozen_updated_at=False,
             whole_second_timestamps=True,
             query_params=_OVERSEERR_QUERY,
@@ -246,6 +258,9 @@ FLAVOURS: Mapping[Flavour, FlavourTraits] = MappingProxyType(
             include_ids_grow_take=False,
             appdata_permissions=True,
             media_status_segments=("available", "partial", "processing", "pending", "unknown", "deleted"),
+            decline_marks_request_seasons=False,
+            media_added_at_on_request=True,
+            request_count_has_completed=False,
             frozen_updated_at=True,
             whole_second_timestamps=True,
             query_params=_JELLYSEERR_QUERY,
@@ -273,6 +288,9 @@ FLAVOURS: Mapping[Flavour, FlavourTraits] = MappingProxyType(
             include_ids_grow_take=True,
             appdata_permissions=True,
             media_status_segments=("available", "partial", "processing", "pending", "unknown", "deleted"),
+            decline_marks_request_seasons=True,
+            media_added_at_on_request=True,
+            request_count_has_completed=True,
             frozen_updated_at=True,
             whole_second_timestamps=True,
             query_params=_JELLYSEERR_QUERY,

@@ -558,7 +558,12 @@ class FakeRouter:
         media = self.fake.media.get(media_id) if media_id is not None else None
         if media is None:
             raise message_error(404, "Media does not exist.")
-        self.fake.set_media_status(media, ctx.params["status"], bool(ctx.body.get("is4k", False)))
+        seasons = [
+            int(item["seasonNumber"])
+            for item in ctx.body.get("seasons") or []
+            if isinstance(item, dict) and _is_number(item.get("seasonNumber"))
+        ]
+        self.fake.set_media_status(media, ctx.params["status"], bool(ctx.body.get("is4k", False)), seasons)
         return 200, self.media_json(media, ctx.user)
 
     def _title(self, media_type: str, raw_id: str, noun: str) -> TitleRecord:
@@ -796,22 +801,36 @@ class FakeRouter:
         return errors
 
     def _request_create(self, ctx: Context) -> tuple[int, Any]:
-        request = self.fake.create_request(ctx.user, ctx.body)
-        return 201, self.request_json(request, ctx.user, with_media=True)
+        """201 with the request; its media as it was before an auto-approval took effect."""
+        before: list[dict[str, Any]] = []
+        request = self.fake.create_request(
+            ctx.user,
+            ctx.body,
+            before_approval=lambda r: before.append(self.request_json(r, ctx.user, with_media=True)),
+        )
+        body = before[0] if before else self.request_json(request, ctx.user, with_media=True)
+        body["status"] = request.status  # an auto-approval whose push failed is FAILED already
+        return 201, body
 
     def _request_count(self, ctx: Context) -> tuple[int, Any]:
+        """Counts per state, as recorded: ``approved`` counts APPROVED requests, ``available`` and
+        ``processing`` split them by their media's status (so Overseerr counts an arrived request
+        under both ``approved`` and ``available``); a COMPLETED request counts only in ``total``,
+        its type and, where ``traits.request_count_has_completed``, ``completed``."""
         rows = list(self.fake.requests.values())
+        approved = [r for r in rows if r.status == REQUEST_APPROVED]
+        arrived = [r for r in approved if self.fake.media[r.media_id].status_of(r.is4k) == MEDIA_AVAILABLE]
         body = {
             "total": len(rows),
             "movie": sum(r.media_type == "movie" for r in rows),
             "tv": sum(r.media_type == "tv" for r in rows),
             "pending": sum(r.status == REQUEST_PENDING for r in rows),
-            "approved": sum(r.status == REQUEST_APPROVED for r in rows),
+            "approved": len(approved),
             "declined": sum(r.status == REQUEST_DECLINED for r in rows),
-            "processing": sum(self._request_matches(r, "processing") for r in rows),
-            "available": sum(self._request_matches(r, "available") for r in rows),
+            "processing": len(approved) - len(arrived),
+            "available": len(arrived),
         }
-        if self.traits.has_completed_request:
+        if self.traits.request_count_has_completed:
             body["completed"] = sum(r.status == REQUEST_COMPLETED for r in rows)
         return 200, body
 
@@ -841,12 +860,17 @@ class FakeRouter:
         return 204, None
 
     def _request_status(self, ctx: Context) -> tuple[int, Any]:
+        """The answer shows the request changed, its embedded media as it was before (recorded:
+        a re-read shows the media's new status)."""
         request = self._request_or_404(ctx.params["requestId"])
+        media_before = self.media_json(self.fake.media[request.media_id], ctx.user)
         if ctx.params["status"] == "approve":
             self.fake._approve(request, actor=ctx.user.id)
         else:
             self.fake._decline(request, actor=ctx.user.id)
-        return 200, self.request_json(request, ctx.user, with_media=True)
+        body = self.request_json(request, ctx.user, with_media=True)
+        body["media"] = media_before
+        return 200, body
 
     # ------------------------------------------------------------------ serializers
     def _request_counts(self) -> dict[int, int]:

@@ -108,6 +108,8 @@ class FakeSeerr:
         version: str | None = None,
         frozen_updated_at: bool | None = None,
         api_key: str = "FAKE-API-KEY-0000",
+        owner_name: str = "admin",
+        owner_email: str | None = None,
         tmdb_latency: float = 0.0,
         db_latency: float = 0.0,
         clock: Callable[[], datetime] | None = None,
@@ -141,14 +143,14 @@ class FakeSeerr:
         self.sonarr_4k = False
         self.partial_requests_enabled = True
         self._router = FakeRouter(self)
-        admin_jellyfin = "admin" if self.traits.has_jellyfin_fields else None
+        # the owner (user 1): a Jellyfin account on J/S, a Plex account on Overseerr
+        jellyfin = self.traits.has_jellyfin_fields
         self.add_user(
-            "admin",
-            email="admin@example.invalid",
+            None,
+            email=owner_email or f"{owner_name.lower()}@example.invalid",
             permissions=ADMIN,
-            jellyfin_username=admin_jellyfin,
-            jellyfin_user_id=self._jellyfin_id("admin") if admin_jellyfin else None,
-            plex_username=None if admin_jellyfin else "admin",
+            jellyfin_username=owner_name if jellyfin else None,
+            plex_username=None if jellyfin else owner_name,
         )
 
     # ------------------------------------------------------------------ clock and ids
@@ -297,22 +299,26 @@ class FakeSeerr:
         season_statuses: dict[int, int] | None = None,
         season_statuses4k: dict[int, int] | None = None,
     ) -> int:
-        """Add (or overwrite the statuses of) a media row, as a library scan would; returns its local id."""
+        """Add (or overwrite the statuses of) a media row, as a library scan would; returns its local id.
+
+        A row the scan creates has its IMDb id and ``mediaAddedAt``; the season rows given are
+        created or updated (``lastSeasonChange`` moves when one changes)."""
         with self._lock:
             title = self.titles.get((media_type, tmdb_id))
             if title is None:
                 self.add_title(media_type, tmdb_id, f"Fake {media_type} {tmdb_id}")
                 title = self.titles[(media_type, tmdb_id)]
-            media = self.find_media(media_type, tmdb_id) or self._new_media(title)
-            media.status, media.status4k = status, status4k
-            if MEDIA_PARTIALLY_AVAILABLE <= status <= MEDIA_AVAILABLE and media.media_added_at is None:
+            media = self.find_media(media_type, tmdb_id) or self._new_media(title, by_request=False)
+            self._set_status(media, False, status)
+            self._set_status(media, True, status4k)
+            if media.media_added_at is None:
                 media.media_added_at = self.stamp()
             numbers = sorted(set(season_statuses or {}) | set(season_statuses4k or {}))
             for number in numbers:
-                season = self._season_row(media, number)
-                season.status = (season_statuses or {}).get(number, season.status)
-                season.status4k = (season_statuses4k or {}).get(number, season.status4k)
-            self._touch(media)
+                self._season_row(media, number, scan=True)
+                for key4k, given in ((False, season_statuses), (True, season_statuses4k)):
+                    if given and number in given:
+                        self._set_season_status(media, number, key4k, given[number], scan=True)
             for key4k in (False, True):
                 self._complete_requests(media, key4k)
             return media.id
@@ -408,7 +414,7 @@ class FakeSeerr:
             else:
                 numbers = list(seasons) if seasons is not None else request.season_numbers()
                 for number in numbers:
-                    self._set_season_status(media, number, key4k, MEDIA_AVAILABLE)
+                    self._set_season_status(media, number, key4k, MEDIA_AVAILABLE, scan=True)
                 self._set_status(media, key4k, self._show_status(media, key4k))
             if media.media_added_at is None:
                 media.media_added_at = self.stamp()
@@ -416,7 +422,6 @@ class FakeSeerr:
                 media.download_status4k = []
             else:
                 media.download_status = []
-            self._touch(media)
             self._complete_requests(media, key4k)
 
     def delete_request(self, request_id: int) -> None:
@@ -431,7 +436,6 @@ class FakeSeerr:
                 others = [r for r in self.requests.values() if r.media_id == media.id and r.is4k == key4k]
                 if not others and media.status_of(key4k) in (MEDIA_PENDING, MEDIA_PROCESSING):
                     self._set_status(media, key4k, MEDIA_UNKNOWN)
-                    self._touch(media)
 
     def blocklist(self, media_type: MediaType, tmdb_id: int) -> None:
         """Put a title on the blocklist: ``status`` and ``status4k`` = 6 (J/S only)."""
@@ -441,10 +445,10 @@ class FakeSeerr:
             if (media_type, tmdb_id) not in self.titles:
                 self.add_title(media_type, tmdb_id, f"Fake {media_type} {tmdb_id}")
             media = self.find_media(media_type, tmdb_id) or self._new_media(
-                self.titles[(media_type, tmdb_id)]
+                self.titles[(media_type, tmdb_id)], by_request=True
             )
-            media.status = media.status4k = MEDIA_BLOCKLISTED
-            self._touch(media)
+            self._set_status(media, False, MEDIA_BLOCKLISTED)
+            self._set_status(media, True, MEDIA_BLOCKLISTED)
 
     def remove_from_library(self, media_type: MediaType, tmdb_id: int) -> None:
         """The availability sync found the title gone from the media server.
@@ -476,8 +480,7 @@ class FakeSeerr:
                 season_status = MEDIA_DELETED if self.traits.has_deleted_status else MEDIA_UNKNOWN
                 for season in media.seasons:
                     if (season.status4k if key4k else season.status) in present:
-                        self._set_season_status(media, season.season_number, key4k, season_status)
-                self._touch(media)
+                        self._set_season_status(media, season.season_number, key4k, season_status, scan=True)
                 self._complete_requests(media, key4k)
 
     def restart(self) -> None:
@@ -642,48 +645,64 @@ class FakeSeerr:
             return
         record.updated_at = self.stamp()
 
-    def _new_media(self, title: TitleRecord) -> MediaRecord:
+    def _new_media(self, title: TitleRecord, *, by_request: bool) -> MediaRecord:
+        """A new media row. One created by a request (or a blocklist entry) has no IMDb id, no
+        season rows, and ``mediaAddedAt`` only where ``traits.media_added_at_on_request``."""
         now = self.stamp()
         media = MediaRecord(
             id=self._next_id("media"),
             media_type=title.media_type,
             tmdb_id=title.tmdb_id,
             tvdb_id=title.tvdb_id,
-            imdb_id=title.imdb_id,
+            imdb_id=None if by_request else title.imdb_id,
             status=MEDIA_UNKNOWN,
             status4k=MEDIA_UNKNOWN,
             created_at=now,
             updated_at=now,
             last_season_change=now,
+            media_added_at=now if not by_request or self.traits.media_added_at_on_request else None,
         )
         self.media[media.id] = media
         return media
 
-    def _season_row(self, media: MediaRecord, number: int) -> SeasonRecord:
+    def _season_row(self, media: MediaRecord, number: int, *, scan: bool) -> SeasonRecord:
         season = media.season(number)
         if season is None:
             now = self.stamp()
             season = SeasonRecord(self._next_id("season"), number, MEDIA_UNKNOWN, MEDIA_UNKNOWN, now, now)
             media.seasons.append(season)
             media.seasons.sort(key=lambda s: s.season_number)
-            media.last_season_change = now
+            if scan:
+                media.last_season_change = now
         return season
 
-    def _set_status(self, media: MediaRecord, key4k: bool, status: int) -> None:
+    def _set_status(self, media: MediaRecord, key4k: bool, status: int) -> bool:
+        """Set ``status``/``status4k``; the row is touched only when the value changes (the ORM
+        writes changed columns only). Returns whether it changed."""
+        if media.status_of(key4k) == status:
+            return False
         if key4k:
             media.status4k = status
         else:
             media.status = status
+        self._touch(media)
+        return True
 
-    def _set_season_status(self, media: MediaRecord, number: int, key4k: bool, status: int) -> None:
-        season = self._season_row(media, number)
+    def _set_season_status(
+        self, media: MediaRecord, number: int, key4k: bool, status: int, *, scan: bool
+    ) -> None:
+        """Set a season row's status (creating the row). ``lastSeasonChange`` is written by the
+        library scans only (``scan``), never by ``POST /media/{id}/{status}`` (recorded)."""
+        season = self._season_row(media, number, scan=scan)
+        if (season.status4k if key4k else season.status) == status:
+            return
         if key4k:
             season.status4k = status
         else:
             season.status = status
         self._touch(season)
-        # an explicit assignment on the server, so it moves even where updatedAt is frozen
-        media.last_season_change = self.stamp()
+        if scan:
+            media.last_season_change = self.stamp()
 
     def _show_status(self, media: MediaRecord, key4k: bool) -> int:
         title = self.titles.get((media.media_type, media.tmdb_id))
@@ -719,6 +738,7 @@ class FakeSeerr:
         return external
 
     def _approve(self, request: RequestRecord, actor: int) -> None:
+        """``POST /request/{id}/approve``: the request and its seasons APPROVED, then the effects."""
         request.status = REQUEST_APPROVED
         request.modified_by = actor
         self._touch(request)
@@ -729,26 +749,47 @@ class FakeSeerr:
         self._approval_effects(request)
 
     def _approval_effects(self, request: RequestRecord) -> None:
-        """What the request subscriber does for an approved request: media PROCESSING, push to *arr."""
+        """What the request subscriber does for an approved request (notes §14, recorded).
+
+        The push to Radarr/Sonarr: where the server is configured but unreachable
+        (``arr_unreachable``) it throws, the request becomes FAILED and the media is left alone.
+        Otherwise the media becomes PROCESSING unless it is PARTIALLY_AVAILABLE or AVAILABLE
+        (trap 19: a show with a season in the library stays 4), and a reachable server gets the
+        title (``serviceId``/``externalServiceId``)."""
         media = self.media[request.media_id]
-        if media.status_of(request.is4k) != MEDIA_AVAILABLE:
+        if self.arr_unreachable and self._arr_configured(media.media_type, request.is4k):
+            request.status = REQUEST_FAILED
+            self._touch(request)
+            return
+        if media.status_of(request.is4k) not in (MEDIA_PARTIALLY_AVAILABLE, MEDIA_AVAILABLE):
             self._set_status(media, request.is4k, MEDIA_PROCESSING)
-        self._ensure_service(media, request.is4k)
-        self._touch(media)
+        if self._ensure_service(media, request.is4k) is not None:
+            self._touch(media)
 
     def _decline(self, request: RequestRecord, actor: int) -> None:
+        """``POST /request/{id}/decline`` and its effects on the media (notes §14, recorded).
+
+        The season requests become DECLINED where ``traits.decline_marks_request_seasons``. A
+        PENDING media with no other pending request (same ``is4k``) goes back to UNKNOWN; a movie
+        goes back to UNKNOWN from any status but DELETED (even AVAILABLE: ``updateParentStatus``).
+        """
         request.status = REQUEST_DECLINED
         request.modified_by = actor
         self._touch(request)
-        media = self.media[request.media_id]
-        if media.media_type == "movie":
-            if media.status_of(request.is4k) in (MEDIA_PENDING, MEDIA_PROCESSING):
-                self._set_status(media, request.is4k, MEDIA_UNKNOWN)
-                self._touch(media)
-        else:
+        if self.traits.decline_marks_request_seasons:
             for season in request.seasons:
                 season.status = REQUEST_DECLINED
                 self._touch(season)
+        media = self.media[request.media_id]
+        key4k = request.is4k
+        still_pending = any(
+            r.status == REQUEST_PENDING and r.is4k == key4k and r.id != request.id
+            for r in self.media_requests(media)
+        )
+        if media.status_of(key4k) == MEDIA_PENDING and not still_pending:
+            self._set_status(media, key4k, MEDIA_UNKNOWN)
+        if media.media_type == "movie" and media.status_of(key4k) != MEDIA_DELETED:
+            self._set_status(media, key4k, MEDIA_UNKNOWN)
 
     def _complete_requests(self, media: MediaRecord, key4k: bool) -> None:
         """J273/S ``MediaSubscriber``: approved requests whose media/seasons are all AVAILABLE or
@@ -774,8 +815,14 @@ class FakeSeerr:
                     season.status = REQUEST_COMPLETED
                     self._touch(season)
 
-    def set_media_status(self, media: MediaRecord, segment: str, is4k: bool) -> None:
-        """``POST /media/{id}/{status}``: set the status by hand (TV ``available`` marks every season)."""
+    def set_media_status(
+        self, media: MediaRecord, segment: str, is4k: bool, seasons: Iterable[int] = ()
+    ) -> None:
+        """``POST /media/{id}/{status}``: set the status by hand (recorded on all three).
+
+        TV ``available`` marks every season row and creates rows for the ``seasons`` the body
+        lists (Seerr's UI sends them; Overseerr's sends none). ``mediaAddedAt`` and
+        ``lastSeasonChange`` are not written."""
         value = {
             "available": MEDIA_AVAILABLE,
             "partial": MEDIA_PARTIALLY_AVAILABLE,
@@ -786,11 +833,9 @@ class FakeSeerr:
         }[segment]
         self._set_status(media, is4k, value)
         if media.media_type == "tv" and value == MEDIA_AVAILABLE:
-            for season in media.seasons:
-                self._set_season_status(media, season.season_number, is4k, MEDIA_AVAILABLE)
-        if value == MEDIA_AVAILABLE and media.media_added_at is None:
-            media.media_added_at = self.stamp()
-        self._touch(media)
+            numbers = {season.season_number for season in media.seasons} | set(seasons)
+            for number in sorted(numbers):
+                self._set_season_status(media, number, is4k, MEDIA_AVAILABLE, scan=False)
         self._complete_requests(media, is4k)
 
     def quota(self, user: UserRecord) -> dict[str, dict[str, Any]]:
@@ -830,8 +875,17 @@ class FakeSeerr:
             result[kind] = entry
         return result
 
-    def create_request(self, caller: UserRecord, body: dict[str, Any]) -> RequestRecord:
-        """``POST /request`` in the server's order of checks (notes §8); raises ``FakeHttpError``."""
+    def create_request(
+        self,
+        caller: UserRecord,
+        body: dict[str, Any],
+        *,
+        before_approval: Callable[[RequestRecord], None] | None = None,
+    ) -> RequestRecord:
+        """``POST /request`` in the server's order of checks (notes §8); raises ``FakeHttpError``.
+
+        ``before_approval`` is called with an auto-approved request before the approval takes
+        effect on the media (what the 201 answer shows)."""
         media_type: str = body["mediaType"]
         tmdb_id = int(body["mediaId"])
         is4k_given = body.get("is4k") is not None
@@ -914,13 +968,12 @@ class FakeSeerr:
         )
         auto = has_permission(caller.permissions, *auto_bits, MANAGE_REQUESTS, any_of=True)
         if media is None:
-            media = self._new_media(title)
+            media = self._new_media(title, by_request=True)
             if media_type == "tv" and body.get("tvdbId") is not None:
                 media.tvdb_id = int(body["tvdbId"])
         unknown_like = (MEDIA_UNKNOWN, MEDIA_DELETED) if self.traits.has_deleted_status else (MEDIA_UNKNOWN,)
         if media.status_of(is4k) in unknown_like:
             self._set_status(media, is4k, MEDIA_PENDING)
-        self._touch(media)
         now = self.stamp()
         status = REQUEST_APPROVED if auto else REQUEST_PENDING
         request = RequestRecord(
@@ -944,6 +997,8 @@ class FakeSeerr:
         )
         self.requests[request.id] = request
         if auto:
+            if before_approval is not None:
+                before_approval(request)
             self._approval_effects(request)
         return request
 

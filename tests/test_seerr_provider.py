@@ -406,7 +406,8 @@ async def test_polling_emits_each_transition_at_a_bounded_cost(world):
     second = await host.poll(first.tracked)
     assert second.changes == ()
     assert len(fake.calls) - before == 2
-    assert fake.call_count("tmdb") == 3  # the three POSTs, nothing else
+    # the three POSTs and the show's TMDB seasons (it has no season rows to prove season 1)
+    assert fake.call_count("tmdb") == 4
     world.runtime().poller.progress_every = 0
 
     fake.approve(int(movie.request_id))

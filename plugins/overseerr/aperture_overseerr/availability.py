@@ -1,26 +1,40 @@
 """The badge of one title for one user, from local data only (no I/O here).
 
 Inputs: the title's media row from the :class:`~aperture_overseerr.media_index.MediaIndex`
-(or none: never requested), the viewer (the mapped server user with permissions and quota, or
-why there is none), the viewer's own latest request for the title (for Declined and Failed),
-and the product profile (what status 6 and 7 mean). Rules, for the regular or the 4K instance:
+(or none: never requested), the open requests for the title by anyone (TV: which seasons are
+asked for), the viewer (the mapped server user with permissions and quota, or why there is
+none), the viewer's own latest request for the title (for Declined and Failed), and the product
+profile (what status 6 and 7 mean). Rules, for the regular or the 4K instance:
 
-* media AVAILABLE → Available; PARTIALLY_AVAILABLE → Partially Available, the seasons whose
-  status is unknown or deleted requestable;
+* media AVAILABLE → Available; BLOCKLISTED (6 on Jellyseerr/Seerr) → Blocklisted;
+* TV whose seasons say more than the media status (some season in the library, or asked for
+  by an open request; see :mod:`~aperture_overseerr.seasons` for each season's state), first
+  that applies: a season downloading → Processing with the progress of those seasons; seasons
+  left to request → Partially Available (or Request when no season is in the library) with
+  ``requestable_seasons`` and the Request button; a season FAILED → Failed; approved →
+  Approved; awaiting approval → Pending; else (everything in the library, some seasons only in
+  part) Partially Available with nothing to request. The reason lists the seasons by state
+  ("seasons 1–2 in the library; season 3 requested, awaiting approval"); the requestable ones
+  are in ``requestable_seasons``: those neither in the library nor asked for by an open request,
+  what the server's duplicate check lets through, so Request never meets "nothing new";
 * PROCESSING with download progress → Processing (fraction and ETA from ``downloadStatus``);
   PROCESSING without → Approved (sent to Radarr/Sonarr, not downloading yet);
-* PENDING → Pending; BLOCKLISTED (6 on Jellyseerr/Seerr) → Blocklisted;
+* PENDING → Pending;
 * the viewer's latest request FAILED → Failed; DECLINED (and nothing newer) → Declined;
-* otherwise (unknown, or DELETED: 7, or 6 on Overseerr) → Request if the viewer may request it
-  (permission and quota), else Not Available with the reason for the user and the admin.
+* otherwise (unknown, or DELETED: 7, or 6 on Overseerr ≥ 1.35) → Request if the viewer may
+  request it (permission and quota), else Not Available with the reason for the user and the
+  admin.
+
+``progress_of`` (from :mod:`~aperture_overseerr.progress`) is re-exported here for the modules
+that sum download progress.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
 
-from aperture_hookspecs import Availability, DownloadProgress, MediaRef, RequestState
+from aperture_hookspecs import Availability, MediaRef, RequestState
 
 from .models import (
     MEDIA_AVAILABLE,
@@ -32,7 +46,6 @@ from .models import (
     MEDIA_UNKNOWN,
     REQUEST_DECLINED,
     REQUEST_FAILED,
-    DownloadItem,
     MediaRequest,
     MediaRow,
     Quota,
@@ -40,6 +53,10 @@ from .models import (
 )
 from .permissions import may_request, quota_exempt
 from .profiles import ProductProfile, Status6
+from .progress import progress_of
+from .seasons import SeasonState, ShowSeasons, show_seasons
+
+__all__ = ["Viewer", "availability_for", "describe_quota", "progress_of", "requestability"]
 
 
 @dataclass(frozen=True)
@@ -54,27 +71,6 @@ class Viewer:
     quota: Quota | None = None
     reason: str | None = None
     admin_reason: str | None = None
-
-
-def progress_of(items: tuple[DownloadItem, ...], seasons: set[int] | None = None) -> DownloadProgress | None:
-    """Sum a media row's queue items (for TV, those of ``seasons`` if given) into one progress."""
-    chosen = [i for i in items if seasons is None or i.season_number is None or i.season_number in seasons]
-    if not chosen:
-        return None
-    sized = [i for i in chosen if i.size and i.size_left is not None]
-    size = sum(i.size or 0 for i in sized)
-    left = sum(min(i.size_left or 0, i.size or 0) for i in sized)
-    etas = [i.estimated_completion for i in chosen if i.estimated_completion]
-    eta: datetime | None = max(etas) if etas else None
-    statuses = {i.status for i in chosen if i.status}
-    status = "downloading" if "downloading" in statuses else (sorted(statuses)[0] if statuses else None)
-    return DownloadProgress(
-        fraction=round(1 - left / size, 4) if size else None,
-        eta=eta,
-        status=status,
-        size_bytes=size or None,
-        size_left_bytes=left if size else None,
-    )
 
 
 def describe_quota(quota: Quota) -> str:
@@ -144,8 +140,15 @@ def availability_for(
     profile: ProductProfile,
     is_4k: bool,
     has_4k_library: bool = True,
+    *,
+    open_requests: Sequence[MediaRequest] = (),
+    specials: bool = False,
 ) -> Availability:
-    """The badge of ``item`` for ``viewer`` (see the module docstring)."""
+    """The badge of ``item`` for ``viewer`` (see the module docstring).
+
+    ``open_requests`` are the title's requests by anyone that may still be open (both 4K flags;
+    closed ones are ignored); ``specials`` says whether season 0 may be requested.
+    """
     media_type = item.media_type.value
     status = row.status_for(is_4k) if row else MEDIA_UNKNOWN
     request_id = str(own_request.id) if own_request else None
@@ -159,24 +162,13 @@ def availability_for(
             reason="the server's admin has blocked this title",
             is_4k=is_4k,
         )
-    if status == MEDIA_PARTIAL and row is not None:
-        missing = tuple(
-            s.season_number
-            for s in row.seasons
-            if s.season_number > 0 and (s.status4k if is_4k else s.status) in (MEDIA_UNKNOWN, MEDIA_STATUS_7)
+    if media_type == "tv" and (row is not None or open_requests):
+        seasons = show_seasons(row, open_requests, profile, is_4k, specials=specials)
+        by_seasons = _by_seasons(
+            item, status == MEDIA_PARTIAL, seasons, viewer, request_id, is_4k, has_4k_library
         )
-        allowed, reason, admin_reason = requestability(viewer, media_type, is_4k, has_4k_library)
-        return Availability(
-            item,
-            RequestState.PARTIALLY_AVAILABLE,
-            can_request=allowed,
-            reason=reason if not allowed else "some seasons are in the library; request the others",
-            admin_reason=admin_reason,
-            requestable_seasons=missing,
-            is_4k=is_4k,
-            request_id=request_id,
-            progress=progress_of(row.downloads_for(is_4k)),
-        )
+        if by_seasons is not None:
+            return by_seasons
     if status == MEDIA_PROCESSING and row is not None:
         progress = progress_of(row.downloads_for(is_4k))
         if own_request is not None and own_request.status == REQUEST_FAILED:
@@ -211,11 +203,70 @@ def availability_for(
     )
 
 
-def _failed(item: MediaRef, is_4k: bool, request_id: str | None) -> Availability:
+_CLAIMED = (SeasonState.PROCESSING, SeasonState.APPROVED, SeasonState.FAILED, SeasonState.PENDING)
+_IN_LIBRARY = (SeasonState.AVAILABLE, SeasonState.PARTIAL)
+
+
+def _by_seasons(
+    item: MediaRef,
+    partial: bool,
+    seasons: ShowSeasons,
+    viewer: Viewer,
+    request_id: str | None,
+    is_4k: bool,
+    has_4k_library: bool,
+) -> Availability | None:
+    """A TV show's badge from its seasons; ``None`` when they say no more than the media status."""
+    partial = partial or bool(seasons.numbers(*_IN_LIBRARY))
+    if not partial and not seasons.numbers(*_CLAIMED):
+        return None
+    summary = seasons.describe()
+    requestable = seasons.requestable
+    if seasons.numbers(SeasonState.PROCESSING):
+        return Availability(
+            item,
+            RequestState.PROCESSING,
+            reason=summary,
+            progress=seasons.progress,
+            requestable_seasons=requestable,
+            is_4k=is_4k,
+            request_id=request_id,
+        )
+    if requestable or not seasons.states:  # no season known: let the server pick ("all")
+        allowed, reason, admin_reason = requestability(viewer, item.media_type.value, is_4k, has_4k_library)
+        fallback = "some seasons are in the library; request the others"
+        return Availability(
+            item,
+            RequestState.PARTIALLY_AVAILABLE if partial else RequestState.REQUESTABLE,
+            can_request=allowed,
+            reason=(summary or fallback) if allowed else reason,
+            admin_reason=admin_reason,
+            requestable_seasons=requestable,
+            is_4k=is_4k,
+            request_id=request_id,
+        )
+    if seasons.numbers(SeasonState.FAILED):
+        return _failed(item, is_4k, request_id, summary)
+    for season_state, state in (
+        (SeasonState.APPROVED, RequestState.APPROVED),
+        (SeasonState.PENDING, RequestState.PENDING),
+    ):
+        if seasons.numbers(season_state):
+            return Availability(item, state, reason=summary, is_4k=is_4k, request_id=request_id)
+    return Availability(
+        item,
+        RequestState.PARTIALLY_AVAILABLE,
+        reason="; ".join(part for part in (summary, "nothing left to request") if part),
+        is_4k=is_4k,
+        request_id=request_id,
+    )
+
+
+def _failed(item: MediaRef, is_4k: bool, request_id: str | None, seasons: str | None = None) -> Availability:
     return Availability(
         item,
         RequestState.FAILED,
-        reason="the request was approved but could not be sent to the downloader",
+        reason=seasons or "the request was approved but could not be sent to the downloader",
         admin_reason="check Radarr/Sonarr in the server's settings, then retry the request there",
         is_4k=is_4k,
         request_id=request_id,

@@ -69,6 +69,7 @@ from .models import (
     SeerrUser,
     ServerStatus,
     Shape,
+    TvShow,
     UserPage,
 )
 from .versions import distribution_version
@@ -465,6 +466,11 @@ class SeerrClient:
         """``GET /movie/{id}`` or ``/tv/{id}`` (TMDB-backed: slow; use sparingly)."""
         answer = await self.request("GET", f"/{media_type}/{tmdb_id}")
         return Shape(answer.body, f"GET /api/v1/{media_type}/{{id}}")
+
+    async def tv_show(self, tmdb_id: int) -> TvShow:
+        """``GET /tv/{id}``: the show's TMDB seasons (TMDB-backed: only before a TV request)."""
+        answer = await self.request("GET", f"/tv/{tmdb_id}")
+        return TvShow.parse(answer.body)
 
     async def create_request(self, body: Mapping[str, Any], act_as: int) -> Answer:
         """``POST /request`` as ``act_as``; returns 201/202/403/409/500 answers for the caller."""

@@ -153,13 +153,17 @@ class ServerStatus:
 
 @dataclass(frozen=True, slots=True)
 class PublicSettings:
-    """``GET /api/v1/settings/public`` (the parts we use)."""
+    """``GET /api/v1/settings/public`` (the parts we use).
+
+    ``enable_special_episodes`` is ``None`` where the server has no such setting (Overseerr).
+    """
 
     media_server_type: int | None
     movie_4k_enabled: bool
     series_4k_enabled: bool
     partial_requests_enabled: bool
     application_title: str | None
+    enable_special_episodes: bool | None = None
 
     @classmethod
     def parse(cls, value: Any) -> PublicSettings:
@@ -170,6 +174,7 @@ class PublicSettings:
             shape.flag("series4kEnabled"),
             shape.flag("partialRequestsEnabled", default=True),
             shape.opt_str("applicationTitle"),
+            shape.flag("enableSpecialEpisodes") if "enableSpecialEpisodes" in shape.value else None,
         )
 
 
@@ -429,6 +434,27 @@ class MediaRow:
                 DownloadItem.parse(d, f"{where}.downloadStatus4k[]") for d in shape.items("downloadStatus4k")
             ),
         )
+
+
+@dataclass(frozen=True, slots=True)
+class TvShow:
+    """``GET /api/v1/tv/{tmdbId}`` (the parts we use): the show's name and its TMDB seasons.
+
+    The top-level ``seasons[]`` is TMDB's season list (season 0 = specials, when TMDB has them);
+    what is in the library is in ``mediaInfo``, not here (notes §6).
+    """
+
+    tmdb_id: int
+    name: str | None
+    season_numbers: tuple[int, ...]
+
+    @classmethod
+    def parse(cls, value: Any, where: str = "GET /api/v1/tv/{id}") -> TvShow:
+        shape = Shape(value, where)
+        numbers = {
+            Shape(item, f"{where}.seasons[]").req_int("seasonNumber") for item in shape.items("seasons")
+        }
+        return cls(shape.req_int("id"), shape.opt_str("name"), tuple(sorted(numbers)))
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,9 +13,10 @@ Answers (notes §8):
 * 500 → the server could not look the title up on TMDB.
 
 Before sending: a title already AVAILABLE is refused here (the server would accept a duplicate),
-and so is a blocklisted one. After an ambiguous failure (a timeout, a dropped connection after
-the body was sent) the user's newest requests are checked before trying once more, so a
-request is never filed twice.
+and so is a blocklisted one, and a TV request for seasons the show does not have
+(:func:`~aperture_overseerr.seasons.check_asked_seasons`). After an ambiguous failure (a
+timeout, a dropped connection after the body was sent) the user's newest requests are checked
+before trying once more, so a request is never filed twice.
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ from .models import (
 from .permissions import quota_exempt
 from .profiles import Status6
 from .request_state import state_of
+from .seasons import check_asked_seasons
 
 if TYPE_CHECKING:
     from .runtime import SeerrRuntime
@@ -96,6 +98,7 @@ async def submit(
     if not allowed:
         error_class = QuotaExceededError if reason and reason.startswith("quota") else PermissionDeniedError
         raise error_class(f"{user.name}: {reason}", hints=(admin_reason,) if admin_reason else None)
+    await check_asked_seasons(runtime.client, identity, item, options, row)
     _check_season_quota(viewer, item, options)
     body = request_body(item, options, is_4k)
     seerr_user = viewer.user

@@ -24,8 +24,10 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+import time
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 import voluptuous as vol
@@ -55,18 +57,22 @@ from aperture_hookspecs import (
 )
 
 from .breaker import ProviderDownError
-from .config import ProviderConfig
+from .config import CONFIG_FILE_NAME, ConfigFileError, FileStamp, ProviderConfig, file_stamp
 from .dispatch import Dispatcher, Timeouts
 from .event_log import POLL_LEASE_SECONDS, LoggedChange, poll_lease_name, process_holder
+from .file_errors import USER_REASON, DataFileError
 from .loading import DEFAULT_PLUGINS, BrokenPlugin, PluginRecord, PluginRegistry, load_filter_from_env
 from .paths import resolve_data_dir
+from .secrets import MasterKeyError, SecretUnreadableError
 from .status import PollResult, apply_updates
-from .store import SettingsStore
+from .store import Revision, SettingsStore, StoredSettings
 
 log = logging.getLogger(__name__)
 
 TRACE_PLUGINS_ENV = "APERTURE_TRACE_PLUGINS"
 NULL_PROVIDER = "null"
+FOLLOW_INTERVAL = 1.0
+"""Seconds between two looks at whether another process changed the settings or config.toml."""
 _FROM_ENV: Any = object()
 
 
@@ -139,6 +145,7 @@ class PluginHost:
         settings: SettingsSource | None = None,
         timeouts: Timeouts | None = None,
         default_plugins: Sequence[tuple[str, str]] = DEFAULT_PLUGINS,
+        follow_interval: float = FOLLOW_INTERVAL,
     ) -> None:
         self.data_dir = resolve_data_dir(data_dir)
         self.registry = PluginRegistry()
@@ -149,9 +156,16 @@ class PluginHost:
         self._default_plugins = tuple(default_plugins)
         self._loaded = False
         self._config: ProviderConfig | None = None
+        self._config_failure: ConfigFileError | None = None
+        self._failed_stamp: FileStamp = None
         self._contexts: dict[str, ProviderContext] = {}
-        self._close_callbacks: list[Any] = []
+        self._built_from: dict[str, Mapping[str, Any] | None] = {}  # the raw settings of each context
+        self._in_use: dict[int, int] = {}  # id(context) -> calls in flight
+        self._retired: list[ProviderContext] = []  # replaced, closed once no call uses them
         self._contexts_under_test: list[ProviderContext] = []
+        self.follow_interval = follow_interval
+        self._next_follow = 0.0
+        self._change_token: object = None
         self._holder = process_holder()  # this process, as the holder of poll leases
         self._leases: set[str] = set()
 
@@ -200,9 +214,77 @@ class PluginHost:
 
     @property
     def config(self) -> ProviderConfig:
+        """``config.toml`` as last read; a damaged file raises its :class:`ConfigFileError`
+        (remembered until the file changes, not re-read on every use)."""
         if self._config is None:
-            self._config = ProviderConfig.load(self.data_dir)
+            if self._config_failure is not None:
+                raise self._config_failure.with_traceback(None)
+            stamp = file_stamp(self.data_dir / CONFIG_FILE_NAME)
+            try:
+                self._config = ProviderConfig.load(self.data_dir)
+            except ConfigFileError as error:
+                self._config_failure, self._failed_stamp = error, stamp
+                raise
         return self._config
+
+    def follow_changes(self, force: bool = False) -> None:
+        """Pick up what another process changed: ``config.toml``, and the stored settings.
+
+        Cheap and throttled (at most once per ``follow_interval`` seconds unless ``force``):
+        a stat of ``config.toml`` and the store's change counter (``PRAGMA data_version``);
+        only when that moved are the settings of the live provider contexts read again. A
+        context whose settings changed is retired: calls in flight finish on it, it is closed
+        after the last one, and the next call gets a fresh one. Never raises: a damaged file
+        is reported by the operation that needs it.
+        """
+        now = time.monotonic()
+        if not force and now < self._next_follow:
+            return
+        self._next_follow = now + self.follow_interval
+        self._follow_config()
+        self._follow_settings()
+
+    def _follow_config(self) -> None:
+        if self._config is not None:
+            known = self._config.stamp
+        elif self._config_failure is not None:
+            known = self._failed_stamp
+        else:
+            return  # not read yet: it will be read fresh when needed
+        if file_stamp(self.data_dir / CONFIG_FILE_NAME) == known:
+            return
+        before = self._config.active if self._config is not None else None
+        self._config, self._config_failure = None, None
+        try:
+            after = self.config.active
+        except ConfigFileError:
+            after = None
+        if after != before:
+            log.info("config.toml changed: the active provider is now %s", after or NULL_PROVIDER)
+        for name in list(self._contexts):
+            if name != after:
+                self._retire(name)
+
+    def _follow_settings(self) -> None:
+        change_token = getattr(self.settings, "change_token", None)
+        if change_token is None:
+            return  # settings kept in this process only: set_settings retires what it changes
+        try:
+            token = change_token()
+        except Exception as failure:  # a damaged store: start over, the operation will say why
+            log.debug("Cannot read the store's change counter: %s", failure)
+            token = None
+        if token is not None and token == self._change_token:
+            return
+        self._change_token = token
+        for name in list(self._contexts):
+            try:
+                same = self.settings.get(name) == self._built_from.get(name)
+            except Exception:  # damaged or unreadable now: the next call reports it
+                same = False
+            if not same:
+                log.info("The settings of %s changed in another process: using them", name)
+                self._retire(name)
 
     def is_enabled(self, name: str) -> bool:
         return name == NULL_PROVIDER or self.config.is_enabled(name)
@@ -224,6 +306,7 @@ class PluginHost:
     def active_provider(self) -> PluginRecord:
         """The provider that answers: the configured one if loaded and enabled, else the null one."""
         self.load()
+        self.follow_changes()
         name = self.config.active
         record = self.registry.records.get(name) if name else None
         if record is not None and record.is_provider and self.is_enabled(record.name):
@@ -245,10 +328,15 @@ class PluginHost:
         return f"the configured provider {name!r} is disabled; the null provider answers"
 
     def enable(self, name: str) -> None:
-        """Enable a plugin (persisted in config.toml)."""
+        """Enable a plugin (persisted in config.toml, changing nothing else in it)."""
         self._known(name)
-        self.config.disabled.discard(name)
-        self.config.save()
+        self._update_config(lambda config: config.disabled.discard(name))
+
+    def _update_config(self, change: Any) -> ProviderConfig:
+        """Apply ``change`` to config.toml as it is on disk now (see :meth:`ProviderConfig.update`)."""
+        self._config = ProviderConfig.update(self.data_dir, change)
+        self._config_failure = None
+        return self._config
 
     def disable(self, name: str) -> bool:
         """Disable a plugin; returns whether it was the active provider (the null one answers now)."""
@@ -258,11 +346,16 @@ class PluginHost:
                 "The null provider is built in and cannot be disabled",
                 hints=("Make another provider active instead: aperture-plugins use NAME",),
             )
-        was_active = self.config.active == name
-        self.config.disabled.add(record.name)
-        if was_active:
-            self.config.active = None
-        self.config.save()
+        was_active = False
+
+        def switch_off(config: ProviderConfig) -> None:
+            nonlocal was_active
+            was_active = config.active == name
+            config.disabled.add(record.name)
+            if was_active:
+                config.active = None
+
+        self._update_config(switch_off)
         self._retire(name)
         return was_active
 
@@ -274,9 +367,15 @@ class PluginHost:
                 f"{name!r} is a plugin but not a request provider",
                 hints=("Choose one of the providers listed by: aperture-plugins providers",),
             )
-        self.config.disabled.discard(name)
-        self.config.active = None if name == NULL_PROVIDER else name
-        self.config.save()
+
+        def make_active(config: ProviderConfig) -> None:
+            config.disabled.discard(name)
+            config.active = None if name == NULL_PROVIDER else name
+
+        self._update_config(make_active)
+        for other in list(self._contexts):
+            if other != name:
+                self._retire(other)
         return record
 
     def _known(self, name: str) -> PluginRecord:
@@ -338,6 +437,39 @@ class PluginHost:
         """The saved settings of a provider, secrets in clear text (never show them)."""
         return self.settings.get(self._provider(name).name)
 
+    def read_settings(self, name: str) -> StoredSettings:
+        """A provider's saved settings with their revision, for :meth:`replace_settings`.
+
+        What cannot be read (damaged values, an unreadable secret) is in ``problem``
+        instead of raised. A settings source without revisions gives ``revision=None``.
+        """
+        record = self._provider(name)
+        read = getattr(self.settings, "read", None)
+        if read is not None:
+            stored: StoredSettings = read(record.name)
+            return stored
+        values = self.settings.get(record.name)
+        return StoredSettings(dict(values) if values is not None else None, None)
+
+    def replace_settings(
+        self, name: str, raw: Mapping[str, Any], revision: Revision
+    ) -> dict[str, Any] | None:
+        """Validate and save settings only if the stored ones are still at ``revision``.
+
+        Returns the values saved, or ``None`` (nothing saved) when another process changed
+        the settings since :meth:`read_settings`: redo the change on what is stored now.
+        """
+        record = self._provider(name)
+        schema = self.settings_schema(name)
+        values = validate_settings(schema, raw, provider=record.name)
+        replace_row = getattr(self.settings, "replace", None)
+        if replace_row is None:
+            self.settings.set(record.name, values, secret_fields(schema))
+        elif not replace_row(record.name, values, secret_fields(schema), revision):
+            return None
+        self._retire(record.name)
+        return values
+
     async def test_settings(self, name: str, values: Mapping[str, Any]) -> ConnectionReport:
         """Run a provider's connection test on settings that are not saved (yet)."""
         record = self._provider(name)
@@ -375,12 +507,39 @@ class PluginHost:
             data_dir=self.data_dir / "providers" / record.name,
         )
         self._contexts[record.name] = context
+        self._built_from[record.name] = raw
         return context
+
+    @asynccontextmanager
+    async def _using(self, record: PluginRecord) -> AsyncIterator[ProviderContext]:
+        """The provider's live context for one call; a context retired meanwhile is closed
+        when its last call is done (never under a call still using its HTTP pool)."""
+        context = self._context(record)
+        key = id(context)
+        self._in_use[key] = self._in_use.get(key, 0) + 1
+        try:
+            yield context
+        finally:
+            self._in_use[key] -= 1
+            if not self._in_use[key]:
+                del self._in_use[key]
+            await self._close_retired()
 
     def _retire(self, name: str) -> None:
         context = self._contexts.pop(name, None)
+        self._built_from.pop(name, None)
         if context is not None:
-            self._close_callbacks.extend(context.close_callbacks())
+            self._retired.append(context)
+
+    async def _close_retired(self, everything: bool = False) -> None:
+        """Run the close callbacks of the retired contexts no call is using (or of all)."""
+        idle = [c for c in self._retired if everything or id(c) not in self._in_use]
+        if not idle:
+            return
+        closing = {id(c) for c in idle}
+        self._retired = [c for c in self._retired if id(c) not in closing]
+        for context in idle:
+            await run_callbacks(context.close_callbacks())
 
     async def aclose(self) -> None:
         """Retire every provider context (closing their HTTP clients and the like) and give up
@@ -388,8 +547,7 @@ class PluginHost:
         self._release_leases()
         for name in list(self._contexts):
             self._retire(name)
-        callbacks, self._close_callbacks = self._close_callbacks, []
-        await run_callbacks(callbacks)
+        await self._close_retired(everything=True)
 
     async def __aenter__(self) -> PluginHost:
         return self.load()
@@ -403,13 +561,14 @@ class PluginHost:
         """Test a provider's connection (the active one by default); never raises for a failure."""
         record = self._provider(name)
         try:
-            context = self._context(record)
+            self._context(record)
         except ApertureError as error:
             return ConnectionReport(
                 provider=record.name,
                 problems=(ConnectionProblem(error.code, error.message, error.hints),),
             )
-        return await self._test(record, context)
+        async with self._using(record) as context:
+            return await self._test(record, context)
 
     async def _test(self, record: PluginRecord, context: ProviderContext) -> ConnectionReport:
         try:
@@ -438,17 +597,21 @@ class PluginHost:
         items = list(items)
         if not items:
             return []
-        record = self.active_provider()
         try:
-            context = self._context(record)
-            answers = await self.dispatcher.call_provider(
-                "aperture_lookup_availability",
-                record,
-                self._leave_out(record),
-                context=context,
-                items=tuple(items),
-                user=user,
-            )
+            record = self.active_provider()
+        except ApertureError as error:  # config.toml is damaged: no provider can be chosen
+            log.warning("Lookup degraded to Not Available: %s", error)
+            return [Availability.not_available(item, _user_reason(error), str(error)) for item in items]
+        try:
+            async with self._using(record) as context:
+                answers = await self.dispatcher.call_provider(
+                    "aperture_lookup_availability",
+                    record,
+                    self._leave_out(record),
+                    context=context,
+                    items=tuple(items),
+                    user=user,
+                )
             if answers is None:
                 raise UnsupportedOperationError(
                     f"{record.name} cannot look up availability", provider=record.name
@@ -468,16 +631,16 @@ class PluginHost:
         record = self.active_provider()
         options = options or RequestOptions()
         try:
-            context = self._context(record)
-            result = await self.dispatcher.call_provider(
-                "aperture_submit_request",
-                record,
-                self._leave_out(record),
-                context=context,
-                item=item,
-                user=user,
-                options=options,
-            )
+            async with self._using(record) as context:
+                result = await self.dispatcher.call_provider(
+                    "aperture_submit_request",
+                    record,
+                    self._leave_out(record),
+                    context=context,
+                    item=item,
+                    user=user,
+                    options=options,
+                )
         except ApertureError as error:
             self._note_error(record.name, "request", error)
             raise
@@ -498,7 +661,13 @@ class PluginHost:
                 is_4k=result.is_4k,
                 seasons=result.seasons,
             )
-            save_tracked(record.name, [tracked])
+            try:
+                save_tracked(record.name, [tracked])
+            except DataFileError as error:  # the request exists: say so, not that it failed
+                log.error("Request %s was filed but cannot be tracked: %s", result.request_id, error)
+                self._note_error(record.name, "track", error)
+                note = "it was filed, but Aperture cannot follow its status right now"
+                result = replace(result, message=f"{result.message}; {note}" if result.message else note)
         return result
 
     async def poll(self, tracked: Sequence[TrackedRequest], name: str | None = None) -> PollResult:
@@ -518,10 +687,14 @@ class PluginHost:
         """Ask the provider about ``tracked`` and work out the transitions (no broadcast)."""
         if not tracked:
             return PollResult((), ())
-        context = self._context(record)
-        updates = await self.dispatcher.call_provider(
-            "aperture_poll_status", record, self._leave_out(record), context=context, requests=tuple(tracked)
-        )
+        async with self._using(record) as context:
+            updates = await self.dispatcher.call_provider(
+                "aperture_poll_status",
+                record,
+                self._leave_out(record),
+                context=context,
+                requests=tuple(tracked),
+            )
         if updates is None:
             raise UnsupportedOperationError(f"{record.name} cannot poll request status", provider=record.name)
         if not all(isinstance(update, StatusUpdate) for update in updates):
@@ -602,7 +775,8 @@ class PluginHost:
         users = list(users)
         if not users:
             return []
-        return await self.map_users_with(record, self._context(record), users)
+        async with self._using(record) as context:
+            return await self.map_users_with(record, context, users)
 
     async def map_users_with(
         self, record: PluginRecord, context: ProviderContext, users: list[ApertureUser]
@@ -674,7 +848,12 @@ def _checked_availability(provider: str, items: list[MediaRef], answers: Any) ->
     return answers
 
 
-def _user_reason(error: ApertureError, title: str) -> str:
+def _user_reason(error: ApertureError, title: str | None = None) -> str:
+    """What a Discovery card tells the user: short, no detail meant for the admin, never a path."""
+    if isinstance(error, DataFileError | ConfigFileError | MasterKeyError | SecretUnreadableError):
+        return f"{title}: {USER_REASON}" if title else USER_REASON[0].upper() + USER_REASON[1:]
+    if title is None:
+        return f"Requests are unavailable right now: {error.message}"
     if isinstance(error, NotConfiguredError):
         return f"{title} is not set up yet"
     if isinstance(error, ProviderDownError):

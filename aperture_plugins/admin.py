@@ -158,15 +158,9 @@ def rotate_master_key(host: PluginHost) -> int:
     store = host.settings
     if not isinstance(store, SettingsStore):
         raise InvalidSettingsError("This host keeps its settings in memory; there is nothing to rotate")
-    # Both steps run under the store's write lock, so that no save (which encrypts under the
-    # newest key inside its own transaction) and no other rotation can come in between. A crash
-    # anywhere leaves every secret readable: the old keys stay in the file until step 3.
-    with store.transaction():
-        new_key = store.secrets.begin_rotation()  # 1: new key in front of the old ones
-        count = store.rotate_secrets()  # 2: re-encrypt (committed with the outer transaction)
-    with store.transaction():
-        store.secrets.finish_rotation(new_key)  # 3: drop the keys older than the new one
-    return count
+    # Three durable steps (SettingsStore.rotate_master_key): a crash or a power loss anywhere
+    # leaves every secret readable, and running it again finishes the job.
+    return store.rotate_master_key()
 
 
 def _version(distribution: str) -> str | None:

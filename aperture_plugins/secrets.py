@@ -19,6 +19,17 @@ A crash between any two steps leaves every secret readable; running ``rotate-key
 finishes the job. With ``APERTURE_SECRET_KEY`` the admin puts the new key first in the variable
 ("NEW,OLD"), runs ``rotate-key``, then removes the old one.
 
+**Durable, not only atomic.** Each version of the key file is written to a private temporary
+file, fsynced, renamed into place, and then the directory is fsynced, so after a power loss
+the file holds the old version or the new one, never none. Step 2 is committed with
+``synchronous = FULL`` (:meth:`~aperture_plugins.store.SettingsStore.rotate_master_key`):
+the re-encrypted rows are on disk before step 3 lets the old key go.
+
+**Readers during a rotation.** A reader reads a row and then the key file; a rotation in
+another process may finish in between (the row it holds is under the old key, the file has
+only the new one). Such a key mismatch raises :class:`KeyMismatchError`, on which the store
+reads the row again and retries once.
+
 A wrong master key or an altered ciphertext raises :class:`SecretUnreadableError`, which says
 how to recover; never a traceback, never an empty key.
 """
@@ -43,6 +54,11 @@ class SecretUnreadableError(ApertureError):
 
     code = "secret_unreadable"
     default_message = "A stored secret could not be decrypted"
+
+
+class KeyMismatchError(SecretUnreadableError):
+    """No master key in use decrypts the secret (a wrong or lost key, altered data, or a
+    rotation that finished between reading the row and reading the key file)."""
 
 
 class MasterKeyError(ApertureError):
@@ -122,6 +138,7 @@ class SecretBox:
             return self._create_key_file_exclusively(key)
         finally:
             temporary.unlink(missing_ok=True)
+        fsync_directory(self.data_dir)
         return key
 
     def _create_key_file_exclusively(self, key: bytes) -> bytes:
@@ -133,6 +150,7 @@ class SecretBox:
             stream.write(key.decode() + "\n")
             stream.flush()
             os.fsync(stream.fileno())
+        fsync_directory(self.data_dir)
         return key
 
     def _fernet(self, create: bool = False) -> MultiFernet:
@@ -151,7 +169,7 @@ class SecretBox:
         try:
             return self._fernet().decrypt(envelope[len(ENVELOPE) :].encode()).decode()
         except InvalidToken:
-            raise SecretUnreadableError(
+            raise KeyMismatchError(
                 f"{what} cannot be decrypted: the master key is not the one it was saved with, "
                 "or the stored data was altered",
                 hints=_recovery(what, provider),
@@ -214,12 +232,15 @@ class SecretBox:
         return temporary
 
     def _write_keys(self, keys: Sequence[bytes]) -> None:
+        """Replace the key file durably: a fsynced temporary file renamed into place, then the
+        directory fsynced (the rename itself is only on disk once the directory is)."""
         temporary = self._write_temporary(keys)
         try:
             os.replace(temporary, self.key_file)
         except BaseException:
             temporary.unlink(missing_ok=True)
             raise
+        fsync_directory(self.data_dir)
 
 
 def _recovery(what: str, provider: str | None = None) -> tuple[str, ...]:
@@ -228,6 +249,19 @@ def _recovery(what: str, provider: str | None = None) -> tuple[str, ...]:
         f"Restore {KEY_FILE_NAME} (or {SECRET_KEY_ENV}) as it was when {what} was saved",
         f"Or enter the API key again: {command}",
     )
+
+
+def fsync_directory(directory: Path) -> None:
+    """Make the names in ``directory`` durable (a rename, a new file); a no-op where directories
+    cannot be opened (Windows, whose renames are durable through the file system's journal)."""
+    try:
+        descriptor = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except (PermissionError, IsADirectoryError):
+        return
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
 
 
 def mask(secret: str) -> str:

@@ -68,7 +68,15 @@ from .event_log import (
     utc_text,
 )
 from .file_errors import ReadOnlyError, from_os_error, from_sqlite_error, read_only_hints
-from .secrets import KEY_FILE_NAME, MasterKeyError, SecretBox, SecretUnreadableError, mask
+from .secrets import (
+    KEY_FILE_NAME,
+    KeyMismatchError,
+    MasterKeyError,
+    SecretBox,
+    SecretUnreadableError,
+    fsync_directory,
+    mask,
+)
 
 DATABASE_FILE_NAME = "aperture.db"
 BUSY_TIMEOUT = 10.0
@@ -392,6 +400,24 @@ class SettingsStore:
             .fetchone()
         )
 
+    def _decrypt_settled(self, provider: str, name: str, envelope: str) -> str:
+        """Decrypt the secret ``name`` of ``provider``, read from its row as ``envelope``.
+
+        On a key mismatch the row is read once more and, if it changed, decrypted again: a
+        rotation in another process may have re-encrypted the row and dropped the old key
+        between reading the row and reading the key file. A row that did not change has a
+        real mismatch (a wrong master key), raised at once.
+        """
+        what = f"the {name} of {provider}"
+        try:
+            return self.secrets.decrypt(envelope, what, provider)
+        except KeyMismatchError:
+            row = self._settings_row(provider)
+            fresh = _envelopes(row[1], provider).get(name) if row is not None else None
+            if fresh is None or fresh == envelope:
+                raise
+            return self.secrets.decrypt(fresh, what, provider)
+
     def get(self, provider: str) -> dict[str, Any] | None:
         """The provider's settings with secrets decrypted, or ``None`` if never saved."""
         row = self._settings_row(provider)
@@ -399,7 +425,7 @@ class SettingsStore:
             return None
         values = _plain(row[0], provider)
         for name, envelope in _envelopes(row[1], provider).items():
-            values[name] = self.secrets.decrypt(envelope, f"the {name} of {provider}", provider)
+            values[name] = self._decrypt_settled(provider, name, envelope)
         return values
 
     def read(self, provider: str) -> StoredSettings:
@@ -419,7 +445,7 @@ class SettingsStore:
         try:
             envelopes = _envelopes(row[1], provider)
             for name, envelope in envelopes.items():
-                values[name] = self.secrets.decrypt(envelope, f"the {name} of {provider}", provider)
+                values[name] = self._decrypt_settled(provider, name, envelope)
         except ApertureError as error:
             return StoredSettings(values, row, error)
         return StoredSettings(values, row)
@@ -492,7 +518,7 @@ class SettingsStore:
             return {**values, **dict.fromkeys(secret_fields or ("secrets",), UNREADABLE)}
         for name, envelope in envelopes.items():
             try:
-                values[name] = mask(self.secrets.decrypt(envelope, f"the {name} of {provider}", provider))
+                values[name] = mask(self._decrypt_settled(provider, name, envelope))
             except ApertureError:
                 values[name] = UNREADABLE
         return values
@@ -500,16 +526,15 @@ class SettingsStore:
     def readable_secrets(self) -> list[str]:
         """Every stored secret that can be decrypted, in clear text (to scrub it from reports)."""
         found = []
-        for provider, secrets_json in self._connection().execute(
-            "SELECT provider, secrets_json FROM provider_settings"
-        ):
+        rows = self._connection().execute("SELECT provider, secrets_json FROM provider_settings").fetchall()
+        for provider, secrets_json in rows:  # all read first: an open cursor would pin the snapshot
             try:
                 envelopes = _envelopes(secrets_json, provider)
             except ApertureError:
                 continue
-            for envelope in envelopes.values():
+            for name, envelope in envelopes.items():
                 try:
-                    found.append(self.secrets.decrypt(envelope))
+                    found.append(self._decrypt_settled(provider, name, envelope))
                 except ApertureError:
                     continue
         return found
@@ -523,6 +548,36 @@ class SettingsStore:
     def delete(self, provider: str) -> None:
         with self.transaction() as connection:
             connection.execute("DELETE FROM provider_settings WHERE provider = ?", (provider,))
+
+    def rotate_master_key(self) -> int:
+        """Re-encrypt every secret under a new master key; returns how many were re-encrypted.
+
+        Safe against a crash or a power loss at any point (see :mod:`.secrets`): every
+        secret stays readable with the key file as it is on disk.
+
+        1. The key file gets a new key in front of the old ones, durably (fsynced file,
+           rename, fsynced directory).
+        2. Every secret is re-encrypted in one transaction committed with
+           ``synchronous = FULL``, so the write-ahead log is on disk when COMMIT returns; the
+           directory is fsynced too (the log file may be new).
+        3. Only then is the old key dropped from the key file, durably again.
+
+        Steps 1 and 2 hold the write lock, so no save (which encrypts under the newest key
+        inside its own transaction) and no other rotation comes in between. A crash before
+        step 3 leaves both keys in the file; running the rotation again finishes the job.
+        """
+        connection = self._connection()
+        connection.execute("PRAGMA synchronous = FULL")
+        try:
+            with self.transaction():
+                new_key = self.secrets.begin_rotation()  # 1
+                count = self.rotate_secrets()  # 2, committed with the transaction
+        finally:
+            connection.execute("PRAGMA synchronous = NORMAL")
+        fsync_directory(self.data_dir)
+        with self.transaction():
+            self.secrets.finish_rotation(new_key)  # 3
+        return count
 
     def rotate_secrets(self) -> int:
         """Re-encrypt every secret under the newest master key, in one transaction."""

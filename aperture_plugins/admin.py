@@ -2,8 +2,9 @@
 
 * :func:`configure` validates what the admin entered with the provider's own schema, runs the
   connection test on it, and saves only when the test passes (unless told to save untested).
-  A secret field left empty keeps the stored value, so a form can be saved again without
-  re-typing the API key. A failure at any step leaves the stored settings as they were.
+  It changes only what was entered: every other stored setting (the user map, default 4K,
+  the timeout, TLS verification, the API key when none is given) is kept, and the outcome
+  says which were. A failure at any step leaves the stored settings as they were.
 * :func:`map_user` / :func:`unmap_user` edit the provider's manual user map, checking a new
   entry on the server before it is saved.
 * :func:`masked_settings` is what a UI gets back: secrets masked ("••••3f2a"), never in clear.
@@ -11,18 +12,31 @@
   which a secret is unreadable (see :mod:`.secrets`).
 * :func:`diagnostics` gathers versions, providers, settings and last errors for a bug report,
   with every secret redacted, in the spirit of Home Assistant's diagnostics.
+
+**Edits from several processes at once** (Aperture's settings page, two admins' commands)
+never lose one another: each edit reads the stored settings with their revision, applies its
+change to them, checks it (on the server if needed), and saves only if the row is still that
+revision (:meth:`~aperture_plugins.host.PluginHost.replace_settings`, one transaction). If
+another process saved first, the edit is redone on the new settings; the server check is
+repeated only if what it depended on changed (not for another user's map entry).
 """
 
 from __future__ import annotations
 
+import asyncio
 import platform
+import random
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
+import voluptuous as vol
+
 from aperture_hookspecs import (
     AccountMapping,
+    ApertureError,
     ApertureUser,
     ConnectionReport,
     InvalidSettingsError,
@@ -35,10 +49,20 @@ from aperture_hookspecs import (
 
 from .host import PluginHost, run_callbacks
 from .secrets import SECRET_KEY_ENV, SecretUnreadableError, mask
-from .store import SettingsStore
+from .store import SettingsStore, StoredSettings
 
 REDACTED = "**REDACTED**"
 DISTRIBUTIONS = ("aperture-plugins", "aperture-hookspecs", "aperture-overseerr", "aperture-jellyseerr")
+EDIT_ATTEMPTS = 25
+"""How often an edit is redone when other processes keep saving first (then it gives up)."""
+
+
+class EditConflictError(ApertureError):
+    """Other processes kept changing a provider's settings while this edit was being made."""
+
+    code = "edit_conflict"
+    default_message = "The settings kept changing while this change was being saved"
+    default_hints = ("Try again; nothing of this change was saved",)
 
 
 @dataclass(frozen=True)
@@ -50,6 +74,9 @@ class ConfigureOutcome:
     saved: bool
     tested: bool
     settings: Mapping[str, Any]
+    kept: tuple[str, ...] = ()
+    """Stored settings that were not entered and were kept, e.g. ``"user_map (3 entries)"``
+    (values equal to the schema's defaults are left out: keeping them changes nothing)."""
 
     @property
     def saved_untested(self) -> bool:
@@ -64,34 +91,43 @@ class ConfigureOutcome:
             "saved_untested": self.saved_untested,
             "report": self.report.to_dict() if self.report else None,
             "settings": dict(self.settings),
+            "kept": list(self.kept),
         }
 
 
 async def configure(
     host: PluginHost, name: str, entered: Mapping[str, Any], *, save_untested: bool = False, test: bool = True
 ) -> ConfigureOutcome:
-    """Validate, test and (if the test passes, or ``save_untested``) save a provider's settings."""
+    """Validate, test and (if the test passes, or ``save_untested``) save a provider's settings.
+
+    ``entered`` holds what the admin gave; ``None`` (and a blank secret) means "not given":
+    the stored value is kept. The change is applied to the settings as stored when it is
+    saved (see the module docstring), so an edit another process made meanwhile survives.
+    """
     schema = host.settings_schema(name)
     secrets = secret_fields(schema)
-    unreadable: SecretUnreadableError | None = None
-    try:
-        stored = host.stored_settings(name) or {}
-    except SecretUnreadableError as error:  # entering the key again is the way to recover
-        stored, unreadable = {}, error
-    merged = {key: value for key, value in entered.items() if value is not None}
+    given = {key: value for key, value in entered.items() if value is not None}
     for field in secrets:
-        if not str(merged.get(field) or "").strip():
-            if unreadable is not None:
-                raise unreadable  # cannot keep a stored key that cannot be read: say so
-            if stored.get(field):
-                merged[field] = stored[field]  # left empty: keep the stored secret
-    values = validate_settings(schema, merged, provider=name)
-    report = await host.test_settings(name, values) if test else None
-    saved = report is None or report.ok or save_untested
-    if saved:
-        host.set_settings(name, values)
-    shown = {key: (mask(str(value)) if key in secrets else value) for key, value in values.items()}
-    return ConfigureOutcome(name, report, saved, report is not None, shown)
+        if field in given and not str(given[field]).strip():
+            del given[field]
+    tested: tuple[dict[str, Any], ConnectionReport | None] | None = None
+    for attempt in range(EDIT_ATTEMPTS):
+        stored = host.read_settings(name)
+        if isinstance(stored.problem, SecretUnreadableError) and secrets - given.keys():
+            raise stored.problem  # cannot keep a stored key that cannot be read: say so
+        values = validate_settings(schema, {**(stored.values or {}), **given}, provider=name)
+        basis = _without_user_map(values)  # what a connection test depends on
+        if tested is None or tested[0] != basis:
+            tested = (basis, await host.test_settings(name, values) if test else None)
+        report = tested[1]
+        shown = {key: (mask(str(value)) if key in secrets else value) for key, value in values.items()}
+        kept = _kept(schema, stored.values or {}, given, secrets)
+        if not (report is None or report.ok or save_untested):
+            return ConfigureOutcome(name, report, False, report is not None, shown, kept)
+        if host.replace_settings(name, values, stored.revision) is not None:
+            return ConfigureOutcome(name, report, True, report is not None, shown, kept)
+        await _back_off(attempt)
+    raise _conflict(name)
 
 
 async def map_user(
@@ -101,44 +137,130 @@ async def map_user(
 
     The entry goes into the provider's ``user_map`` setting only if the provider then maps
     the user *manually* to exactly one account; otherwise nothing is saved and the error
-    says why.
+    says why. Entries other processes add meanwhile are kept (see the module docstring).
     """
     record = host._provider(name)
-    stored = dict(host.settings.get(record.name) or {})
-    if not stored:
-        raise NotConfiguredError(
-            f"Configure {record.name} before mapping users",
-            hints=(f"aperture-plugins configure {record.name} --url URL --api-key-stdin",),
-        )
-    user_map = dict(stored.get("user_map") or {})
-    user_map[user.name] = int(target) if target.isascii() and target.isdigit() else target
     schema = host.settings_schema(record.name)
-    values = validate_settings(schema, {**stored, "user_map": user_map}, provider=record.name)
-    context = ProviderContext(record.name, values, host.data_dir / "providers" / record.name)
+    entry = int(target) if target.isascii() and target.isdigit() else target
+    checked: tuple[Any, AccountMapping] | None = None
+    for attempt in range(EDIT_ATTEMPTS):
+        snapshot = host.read_settings(record.name)
+        stored = _configured(snapshot, record.name)
+        user_map = dict(stored.get("user_map") or {})
+        user_map[user.name] = entry
+        values = validate_settings(schema, {**stored, "user_map": user_map}, provider=record.name)
+        basis = (_without_user_map(values), (values.get("user_map") or {}).get(user.name.strip()))
+        if checked is None or checked[0] != basis:
+            checked = (basis, await _check_mapping(host, record.name, values, user))
+        mapping = checked[1]
+        if mapping.method != "manual" or not mapping.mapped:
+            raise UserNotMappedError(
+                f"Cannot map {user.name} to {target!r}: "
+                + ("; ".join(mapping.problems) or "no such account"),
+                hints=("Give the account's id, username or email exactly as the server shows it",),
+                provider=record.name,
+            )
+        if host.replace_settings(record.name, values, snapshot.revision) is not None:
+            return mapping
+        await _back_off(attempt)
+    raise _conflict(record.name)
+
+
+def unmap_user(host: PluginHost, user_name: str, name: str | None = None) -> bool:
+    """Remove a manual mapping; returns whether there was one (other entries are kept)."""
+    record = host._provider(name)
+    for attempt in range(EDIT_ATTEMPTS):
+        snapshot = host.read_settings(record.name)
+        if snapshot.problem is not None:
+            raise snapshot.problem
+        stored = dict(snapshot.values or {})
+        user_map = dict(stored.get("user_map") or {})
+        if user_name not in user_map:
+            return False
+        del user_map[user_name]
+        values = {**stored, "user_map": user_map}
+        if host.replace_settings(record.name, values, snapshot.revision) is not None:
+            return True
+        _sleep_before_retry(attempt)
+    raise _conflict(record.name)
+
+
+def _configured(snapshot: StoredSettings, provider: str) -> dict[str, Any]:
+    """The stored settings an edit starts from; unreadable or absent ones are an error."""
+    if snapshot.problem is not None:
+        raise snapshot.problem
+    if not snapshot.values:
+        raise NotConfiguredError(
+            f"Configure {provider} before mapping users",
+            hints=(f"aperture-plugins configure {provider} --url URL --api-key-stdin",),
+        )
+    return dict(snapshot.values)
+
+
+async def _check_mapping(
+    host: PluginHost, provider: str, values: Mapping[str, Any], user: ApertureUser
+) -> AccountMapping:
+    """How the provider maps ``user`` with settings that are not saved yet."""
+    record = host._provider(provider)
+    context = ProviderContext(record.name, dict(values), host.data_dir / "providers" / record.name)
     try:
         [mapping] = await host.map_users_with(record, context, [user])
     finally:
         await run_callbacks(context.close_callbacks())
-    if mapping.method != "manual" or not mapping.mapped:
-        raise UserNotMappedError(
-            f"Cannot map {user.name} to {target!r}: " + ("; ".join(mapping.problems) or "no such account"),
-            hints=("Give the account's id, username or email exactly as the server shows it",),
-            provider=record.name,
-        )
-    host.set_settings(record.name, values)
     return mapping
 
 
-def unmap_user(host: PluginHost, user_name: str, name: str | None = None) -> bool:
-    """Remove a manual mapping; returns whether there was one."""
-    record = host._provider(name)
-    stored = dict(host.settings.get(record.name) or {})
-    user_map = dict(stored.get("user_map") or {})
-    if user_name not in user_map:
-        return False
-    del user_map[user_name]
-    host.set_settings(record.name, {**stored, "user_map": user_map})
-    return True
+def _without_user_map(values: Mapping[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in values.items() if key != "user_map"}
+
+
+def _defaults(schema: vol.Schema) -> dict[str, Any]:
+    """The schema's default value of each optional field that has one."""
+    found = {}
+    if isinstance(schema.schema, Mapping):
+        for marker in schema.schema:
+            default = getattr(marker, "default", vol.UNDEFINED)
+            if isinstance(marker, vol.Optional) and default is not vol.UNDEFINED and callable(default):
+                found[str(marker.schema)] = default()
+    return found
+
+
+def _kept(
+    schema: vol.Schema, stored: Mapping[str, Any], given: Mapping[str, Any], secrets: frozenset[str]
+) -> tuple[str, ...]:
+    """The stored settings a configure kept because they were not entered (see ConfigureOutcome)."""
+    defaults = _defaults(schema)
+    kept = []
+    for key, value in stored.items():
+        default = defaults.get(key, vol.UNDEFINED) if key not in secrets else vol.UNDEFINED
+        if key in given or value is None or value == default:
+            continue
+        if isinstance(value, Mapping):
+            kept.append(f"{key} ({len(value)} {'entry' if len(value) == 1 else 'entries'})")
+        else:
+            kept.append(f"{key} (the stored one)" if key in secrets else key)
+    return tuple(kept)
+
+
+async def _back_off(attempt: int) -> None:
+    await asyncio.sleep(_retry_delay(attempt))
+
+
+def _sleep_before_retry(attempt: int) -> None:
+    time.sleep(_retry_delay(attempt))
+
+
+def _retry_delay(attempt: int) -> float:
+    """Jittered and growing, so processes that collided do not collide again in step."""
+    return random.uniform(0.005, 0.02) * min(attempt + 1, 8)
+
+
+def _conflict(provider: str) -> EditConflictError:
+    return EditConflictError(
+        f"The settings of {provider} kept changing in other processes while this change was being saved",
+        hints=("Try again; nothing of this change was saved",),
+        provider=provider,
+    )
 
 
 def masked_settings(host: PluginHost, name: str) -> dict[str, Any] | None:

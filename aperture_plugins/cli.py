@@ -7,11 +7,13 @@ Exit codes:
 
 ===  ====================================================================
 0    done
-2    bad input or settings (unknown provider, malformed ITEM, invalid config)
+1    aborted (Ctrl-C), or an unexpected error: a bug (the message says what; -vv shows the traceback)
+2    bad input or settings (unknown provider, malformed ITEM, invalid config.toml, unreadable key)
 3    cannot connect to the request server
 4    unauthorized (the API key was refused)
 5    unexpected answer from the server, or a plugin bug
 6    refused by the server (permission, quota, duplicate, blocklisted)
+7    the data directory cannot be used: aperture.db damaged, read-only, disk full, locked too long
 ===  ====================================================================
 """
 
@@ -42,15 +44,20 @@ from aperture_hookspecs import (
 )
 
 from . import __version__, admin, render
+from .file_errors import DataFileError
 from .host import PluginHost
 from .paths import DATA_DIR_ENV
 
 EXIT_OK = 0
+EXIT_UNEXPECTED_ERROR = 1
 EXIT_BAD_INPUT = 2
 EXIT_CANNOT_CONNECT = 3
 EXIT_UNAUTHORIZED = 4
 EXIT_UNEXPECTED = 5
 EXIT_REFUSED = 6
+EXIT_DATA_DIR = 7
+
+log = logging.getLogger(__name__)
 
 
 def exit_code_for(error: ApertureError) -> int:
@@ -63,6 +70,8 @@ def exit_code_for(error: ApertureError) -> int:
         return EXIT_UNEXPECTED
     if isinstance(error, RequestRefusedError):
         return EXIT_REFUSED
+    if isinstance(error, DataFileError):
+        return EXIT_DATA_DIR
     return EXIT_BAD_INPUT
 
 
@@ -226,12 +235,15 @@ def lookup(ctx: click.Context, items: Sequence[MediaRef], user_name: str | None,
     host = _host(ctx)
     user = ApertureUser(user_name) if user_name else None
     answers = asyncio.run(_lookup(host, list(items), user))
-    provider = host.active_provider()
+    try:
+        provider = host.active_provider()
+        name, title = provider.name, (provider.info.title if provider.info else provider.name)
+    except ApertureError:  # config.toml is damaged: the cards say so (admin_reason)
+        name, title = None, "Requests"
     out = Output(as_json)
     if as_json:
-        out.json([{**answer.to_dict(), "provider": provider.name} for answer in answers])
+        out.json([{**answer.to_dict(), "provider": name} for answer in answers])
         return
-    title = provider.info.title if provider.info else provider.name
     out.print(render.availability_table(title, user_name, answers))
 
 
@@ -285,7 +297,11 @@ def _read_api_key(from_stdin: bool, from_file: str | None) -> str | None:
 )
 @click.option("--api-key", "api_key_argument", hidden=True)
 @click.option("--timeout", type=float, help="Seconds per HTTP call (default 10).")
-@click.option("--no-verify-tls", is_flag=True, help="Do not verify the server's TLS certificate.")
+@click.option(
+    "--verify-tls/--no-verify-tls",
+    default=None,
+    help="Verify the server's TLS certificate (the default), or do not.",
+)
 @click.option(
     "--default-4k/--no-default-4k", default=None, help="Request in 4K unless a user says otherwise."
 )
@@ -300,7 +316,7 @@ def configure(
     api_key_file: str | None,
     api_key_argument: str | None,
     timeout: float | None,
-    no_verify_tls: bool,
+    verify_tls: bool | None,
     default_4k: bool | None,
     save_untested: bool,
     as_json: bool,
@@ -308,7 +324,9 @@ def configure(
     """Enter a provider's URL and API key: validate, Test Connection, then Save.
 
     The settings are saved only if the connection test passes. The API key is stored
-    encrypted and never shown again; leave it out to keep the stored one.
+    encrypted and never shown again; leave it out to keep the stored one. Only what is given
+    changes: the other stored settings (user map, timeout, TLS, default 4K) are kept, and
+    the output says which.
     """
     if api_key_argument is not None:
         raise click.UsageError(
@@ -320,7 +338,7 @@ def configure(
         "url": url,
         "api_key": _read_api_key(api_key_stdin, api_key_file),
         "timeout": timeout,
-        "verify_tls": False if no_verify_tls else None,
+        "verify_tls": verify_tls,
         "default_4k": default_4k,
     }
     outcome = asyncio.run(_configure(host, name, entered, save_untested))
@@ -336,6 +354,8 @@ def configure(
             out.print("[green]Saved.[/] The API key is stored encrypted and will not be shown again.")
         else:
             out.print("[red]Not saved[/]: fix the problems above and try again (or pass --save-untested).")
+        if outcome.kept:
+            out.print(("Kept: " if outcome.saved else "Would have kept: ") + ", ".join(outcome.kept))
     if not outcome.saved:
         ctx.exit(exit_code_for_report(outcome.report))
 
@@ -622,6 +642,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             render.print_error(errors, error)
         return exit_code_for(error)
+    except Exception as error:  # a bug: still one JSON document and a documented exit code
+        log.debug("Unexpected error", exc_info=True)
+        return _report(
+            as_json,
+            errors,
+            "internal_error",
+            f"Unexpected error: {type(error).__name__}: {error}",
+            [
+                "Run the command again with -vv to see where it happened",
+                "Report it with the output of: aperture-plugins diagnostics --json",
+            ],
+            EXIT_UNEXPECTED_ERROR,
+        )
     return result if isinstance(result, int) else EXIT_OK
 
 

@@ -13,6 +13,7 @@ error they do not recognise (a bug rather than damage) is returned as ``None`` a
 from __future__ import annotations
 
 import errno
+import os
 import sqlite3
 from pathlib import Path
 from typing import Any, ClassVar
@@ -111,9 +112,24 @@ def _kind(error: sqlite3.Error) -> str | None:
     return None
 
 
+def disk_is_full(path: Path) -> bool:
+    """Whether the file system holding ``path`` has no space left for this user."""
+    try:
+        info = os.statvfs(path if path.is_dir() else path.parent)
+    except (AttributeError, OSError):  # no statvfs (Windows), or the directory is gone
+        return False
+    return info.f_bavail == 0
+
+
 def from_sqlite_error(error: sqlite3.Error, path: Path) -> DataFileError | None:
-    """The :class:`DataFileError` for a SQLite error on the database at ``path`` (or ``None``)."""
+    """The :class:`DataFileError` for a SQLite error on the database at ``path`` (or ``None``).
+
+    An I/O error on a disk with no space left is a full disk: SQLite reports a ``-shm`` file it
+    cannot grow as ``SQLITE_IOERR_SHMSIZE``, not as ``SQLITE_FULL``.
+    """
     kind = _kind(error)
+    if kind == "io" and disk_is_full(path):
+        kind = "full"
     name = path.name
     if kind == "damaged":
         return StoreDamagedError(

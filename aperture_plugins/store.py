@@ -67,7 +67,7 @@ from .event_log import (
     holder_is_gone,
     utc_text,
 )
-from .file_errors import ReadOnlyError, from_os_error, from_sqlite_error, read_only_hints
+from .file_errors import DataFileError, ReadOnlyError, from_os_error, from_sqlite_error, read_only_hints
 from .secrets import (
     KEY_FILE_NAME,
     KeyMismatchError,
@@ -82,6 +82,10 @@ DATABASE_FILE_NAME = "aperture.db"
 BUSY_TIMEOUT = 10.0
 UNREADABLE = "unreadable (enter it again)"
 PRIVATE_MODE = 0o600
+REOPEN_READ_ONLY_AFTER = 30.0
+"""Seconds after which a store that could only be opened read-only tries to open for writing."""
+_READ_ONLY_FALLBACK = ("SQLITE_CANTOPEN", "SQLITE_READONLY", "SQLITE_IOERR_SHM")
+"""Errors opening the file for writing after which it is opened for reading only."""
 
 MIGRATIONS: tuple[str, ...] = (
     # 1: settings, tracked requests, caches, last errors
@@ -194,7 +198,7 @@ def _file_errors(method: Callable[_P, _R]) -> Callable[_P, _R]:
         except sqlite3.Error as error:
             store = args[0]
             assert isinstance(store, SettingsStore)
-            better = from_sqlite_error(error, store.path)
+            better = store._explain(error)
             if better is None:
                 raise
             raise better from error
@@ -247,39 +251,58 @@ class SettingsStore:
     # -- connection and migrations ----------------------------------------------------------
 
     def _connection(self) -> sqlite3.Connection:
-        connection = getattr(self._local, "connection", None)
+        connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
+        if (
+            connection is not None
+            and self._local.why_read_only is not None
+            and not connection.in_transaction
+            and time.monotonic() - self._local.opened_at > REOPEN_READ_ONLY_AFTER
+        ):
+            connection.close()  # opened read-only: perhaps the directory or the disk is fixed
+            connection = self._local.connection = None
         if connection is None:
-            connection, read_only = self._open()
+            connection, why_read_only = self._open()
             self._local.connection = connection
-            self._local.read_only = read_only
+            self._local.why_read_only = why_read_only
             self._local.serial = next(_serials)
+            self._local.opened_at = time.monotonic()
         return connection
 
-    def _open(self) -> tuple[sqlite3.Connection, bool]:
-        """Open the database (creating it 0600); returns the connection and whether it is read-only.
+    def _open(self) -> tuple[sqlite3.Connection, sqlite3.Error | None]:
+        """Open the database (creating it 0600); returns the connection and, if it could only
+        be opened for reading, the error that kept it from being opened for writing.
 
-        A directory in which SQLite cannot create the ``-wal`` and ``-shm`` files (read-only)
-        is opened read-only instead, or as immutable when there is no write-ahead log to read.
+        A directory in which SQLite cannot create the ``-wal`` and ``-shm`` files (read-only,
+        or a full disk) is opened read-only instead, or as immutable when there is no
+        write-ahead log to read.
         """
         self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         _create_private(self.path)
         _tighten_modes(self.path)
         uri = "file:" + quote(str(self.path.absolute()))
         try:
-            return self._open_uri(uri, read_only=False), False
+            return self._open_uri(uri, read_only=False), None
         except sqlite3.OperationalError as error:
             name = getattr(error, "sqlite_errorname", "") or ""
-            if not name.startswith(("SQLITE_CANTOPEN", "SQLITE_READONLY")) or not self.path.exists():
+            if not name.startswith(_READ_ONLY_FALLBACK) or not self.path.exists():
                 raise
             first_error = error
         wal = self.path.with_name(self.path.name + "-wal")
         fallbacks = ["mode=ro"] + ([] if wal.exists() and wal.stat().st_size else ["immutable=1"])
         for query in fallbacks:
             try:
-                return self._open_uri(f"{uri}?{query}", read_only=True), True
+                return self._open_uri(f"{uri}?{query}", read_only=True), first_error
             except sqlite3.OperationalError:
                 continue
         raise first_error
+
+    def _explain(self, error: sqlite3.Error) -> DataFileError | None:
+        """The :class:`DataFileError` for ``error``; a write refused by a connection opened
+        read-only is explained by why it was (say, a full disk rather than permissions)."""
+        why = getattr(self._local, "why_read_only", None)
+        if why is not None and (getattr(error, "sqlite_errorname", "") or "").startswith("SQLITE_READONLY"):
+            error = why
+        return from_sqlite_error(error, self.path)
 
     def _open_uri(self, uri: str, read_only: bool) -> sqlite3.Connection:
         connection = sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT, isolation_level=None)
@@ -329,7 +352,7 @@ class SettingsStore:
     def read_only(self) -> bool:
         """Whether this store could only be opened for reading (a read-only data directory)."""
         self._connection()
-        return bool(self._local.read_only)
+        return self._local.why_read_only is not None
 
     def change_token(self) -> tuple[int, int]:
         """A value that changes whenever another connection (any process) commits a change.
@@ -376,7 +399,7 @@ class SettingsStore:
         try:
             connection.execute(sql)
         except sqlite3.Error as error:
-            better = from_sqlite_error(error, self.path)
+            better = self._explain(error)
             if better is None:
                 raise
             raise better from error

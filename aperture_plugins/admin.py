@@ -231,7 +231,7 @@ def _kept(
     """The stored settings a configure kept because they were not entered (see ConfigureOutcome)."""
     defaults = _defaults(schema)
     kept = []
-    for key, value in stored.items():
+    for key, value in sorted(stored.items()):
         default = defaults.get(key, vol.UNDEFINED) if key not in secrets else vol.UNDEFINED
         if key in given or value is None or value == default:
             continue

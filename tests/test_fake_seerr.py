@@ -225,7 +225,7 @@ async def test_missing_key_is_401_with_the_validator_body() -> None:
         ({"x-api-key": KEY}, 200, None),
         ({"X-API-KEY": KEY, "X-API-USER": "2"}, 200, None),
         ({"X-Api-Key": KEY, "X-Api-User": "99"}, 403, FORBIDDEN),
-        ({"X-Api-Key": KEY, "X-Api-User": "bob"}, 403, FORBIDDEN),
+        ({"X-Api-Key": "WRONG-FAKE-KEY", "X-Api-User": "bob"}, 403, FORBIDDEN),  # key first
         ({"X-Api-Key": "WRONG-FAKE-KEY", "X-Api-User": "1"}, 403, FORBIDDEN),
         ({"Cookie": "connect.sid=s%3Afake"}, 403, FORBIDDEN),
     ],
@@ -269,7 +269,7 @@ async def test_user_fields_per_flavour(flavour: str) -> None:
         other = (await http.get(f"/api/v1/user/{alice}")).json()
     jellyfin = flavour != "overseerr"
     assert ("jellyfinUserId" in me) is jellyfin and ("jellyfinUsername" in me) is jellyfin
-    assert ("warnings" in me) is (flavour == "seerr")
+    assert ("warnings" in me) is jellyfin  # recorded on Jellyseerr 2.7.3 and Seerr 3.1.0
     assert other["username"] is None
     assert other["displayName"] == ("Alice" if jellyfin else "alice@example.invalid")
     if jellyfin:
@@ -366,7 +366,7 @@ async def test_include_ids_and_q_filter_users() -> None:
     ("method", "path", "status", "message"),
     [
         ("GET", "/api/v1/media?filter=bogus", 400, "request.query.filter should be equal to one of"),
-        ("GET", "/api/v1/media?take=ten", 400, "request.query.take should be number"),
+        ("GET", "/api/v1/media?take=ten", 400, "request.query.take should be number,null"),
         ("GET", "/api/v1/user/abc", 400, "request.params.userId should be number"),
         ("POST", "/api/v1/request/1/pending", 400, "request.params.status should be equal to one of"),
         ("GET", "/api/v1/nothing-here", 404, "not found"),
@@ -395,7 +395,16 @@ async def test_request_body_is_validated() -> None:
         missing = await post_request(http, mediaType="movie")
         wrong = await post_request(http, mediaType="film", mediaId=603)
         bad_seasons = await post_request(http, mediaType="tv", mediaId=1399, seasons="some")
-    assert missing.status_code == 400 and "'mediaId'" in missing.json()["message"]
+    assert missing.status_code == 400 and missing.json() == {
+        "message": "request.body should have required property 'mediaId'",
+        "errors": [
+            {
+                "path": ".body.mediaId",
+                "message": "should have required property 'mediaId'",
+                "errorCode": "required.openapi.validation",
+            }
+        ],
+    }
     assert wrong.status_code == 400 and "mediaType" in wrong.json()["message"]
     assert bad_seasons.status_code == 400
     assert fake.requests == {}
@@ -535,7 +544,7 @@ async def test_request_flow_pending_to_available(flavour: str) -> None:
         created = await post_request(http, mediaType="movie", mediaId=603, is4k=False)
     assert created.status_code == 201
     request = created.json()
-    assert request["status"] == 1 and request["modifiedBy"] is None
+    assert request["status"] == 1 and "modifiedBy" not in request  # the 201 has no such key
     assert request["media"]["status"] == 2 and request["media"]["status4k"] == 1
     async with client(fake) as http:
         approved = (await http.post(f"/api/v1/request/{request['id']}/approve")).json()
@@ -785,11 +794,13 @@ async def test_request_list_visibility_and_extras(flavour: str) -> None:
     assert single.status_code == 403
     assert everyone["pageInfo"]["results"] == 2
     extras = flavour != "overseerr"
-    assert ("serviceErrors" in admin) is extras
+    assert ("serviceErrors" in admin) is (flavour == "seerr")  # not on Jellyseerr 2.7.3 (recorded)
     assert ("profileName" in admin["results"][0]) is extras
     if extras:
+        assert admin["results"][0]["canRemove"] is True
+        assert "canRemove" not in own["results"][0]  # only managers' items have it (recorded)
+    if flavour == "seerr":
         assert admin["serviceErrors"] == {"radarr": [], "sonarr": []}
-        assert admin["results"][0]["canRemove"] is True and own["results"][0]["canRemove"] is False
 
 
 async def test_service_errors_when_arr_is_unreachable() -> None:
@@ -873,7 +884,11 @@ async def test_approval_keeps_partially_available_available_and_processing(
     async with client(fake) as http:
         answer = (await http.post(f"/api/v1/request/{created['id']}/approve")).json()
         reread = (await http.get(f"/api/v1/request/{created['id']}")).json()
-    assert answer["status"] == 2 and [s["status"] for s in answer["seasons"]] == [2]
+    # the answer shows the season requests approved, but still pending on Jellyseerr 2.7.3
+    assert answer["status"] == 2 and [s["status"] for s in answer["seasons"]] == [
+        1 if flavour == "jellyseerr" else 2
+    ]
+    assert [s["status"] for s in reread["seasons"]] == [2]
     assert reread["media"]["status"] == after
     assert answer["media"]["status"] == created["media"]["status"]  # the answer: media before
 
@@ -1053,8 +1068,10 @@ async def test_csrf_protection(flavour: str, settings_path: str) -> None:
         get = await http.get("/api/v1/auth/me")
         settings = (await http.get(f"/api/v1/settings/{settings_path}")).json()
     assert post.status_code == 403 and post.json() == {"message": "invalid csrf token"}
+    assert post.cookies.get("_csrf") and "XSRF-TOKEN" not in post.cookies  # notes §14
+    assert "HttpOnly" in post.headers["set-cookie"]
     assert delete.status_code == 403
-    assert get.status_code == 200
+    assert get.status_code == 200 and get.cookies.get("XSRF-TOKEN")
     assert settings["csrfProtection"] is True
     assert fake.requests == {}
 
@@ -1163,6 +1180,169 @@ def test_serve_stops_on_exit() -> None:
         assert httpx.get(f"{base_url}/api/v1/status").json()["version"] == "2.7.3"
     with pytest.raises(httpx.ConnectError):
         httpx.get(f"{base_url}/api/v1/status", timeout=1)
+
+
+def test_non_numeric_acting_user_is_never_answered_and_serve_still_stops() -> None:
+    """Notes §14: ``X-Api-User: abc`` makes the server never answer; the fake holds the
+    connection until the client gives up, answers the next call, and ``serve()`` still stops."""
+    fake = make()
+    headers = {"X-Api-Key": KEY, "X-Api-User": "abc"}
+    with fake.serve() as base_url:
+        with pytest.raises(httpx.ReadTimeout):
+            httpx.get(f"{base_url}/api/v1/auth/me", headers=headers, timeout=0.3)
+        assert (
+            httpx.get(f"{base_url}/api/v1/status", headers=headers | {"X-Api-User": "2"}).status_code == 200
+        )
+        held = httpx.Client(base_url=base_url, timeout=30)
+        pool = ThreadPoolExecutor(1)
+        pending = pool.submit(held.get, "/api/v1/status", headers=headers)
+        time.sleep(0.2)  # the request is in, held by the fake; leaving the block stops the server
+    with pytest.raises(httpx.TransportError):  # dropped when the server stopped, not after 30 s
+        pending.result(timeout=10)
+    pool.shutdown()
+    held.close()
+    with pytest.raises(httpx.ReadTimeout):  # in process: the timeout the client would end with
+        httpx.Client(transport=fake.transport(), base_url=BASE).get("/api/v1/auth/me", headers=headers)
+    assert [c.status for c in fake.calls if c.path == "/auth/me"] == [0, 0]
+
+
+# ---------------------------------------------------------------------- shapes (recorded)
+@pytest.mark.parametrize("flavour", FLAVOURS)
+async def test_created_request_answer_shape(flavour: str) -> None:
+    """The 201 of ``POST /request`` (recorded): no ``seasonCount``, ``seasons`` for TV only,
+    ``modifiedBy`` only when auto-approved, the full ``requestedBy`` (``email``, ``settings``,
+    ``requestCount`` without this request), media without seasons/requests when the request
+    created the row, with both when it existed."""
+    fake = make(flavour)
+    fake.add_media("tv", 1399, status=4, season_statuses={1: 5})
+    alice = fake.add_user("alice")
+    dave = fake.add_user("dave", permissions=REQUEST | AUTO_APPROVE)
+    async with client(fake, user=alice) as http:
+        movie = (await post_request(http, mediaType="movie", mediaId=603, is4k=False)).json()
+        show = (await post_request(http, mediaType="tv", mediaId=1399, seasons=[2], is4k=False)).json()
+    async with client(fake, user=dave) as http:
+        auto = (await post_request(http, mediaType="movie", mediaId=604, is4k=False)).json()
+    assert not {"modifiedBy", "seasons", "seasonCount"} & movie.keys()
+    assert not {"seasons", "requests"} & movie["media"].keys()
+    assert {"email", "settings", "plexId", "recoveryLinkExpirationDate"} <= movie["requestedBy"].keys()
+    assert movie["requestedBy"]["requestCount"] == 0 and show["requestedBy"]["requestCount"] == 1
+    assert "seasonCount" not in show and [s["seasonNumber"] for s in show["seasons"]] == [2]
+    assert show["media"]["requests"] == [] and [s["seasonNumber"] for s in show["media"]["seasons"]] == [1]
+    assert auto["modifiedBy"]["id"] == dave and "settings" in auto["modifiedBy"]
+    region = "discoverRegion" if flavour != "overseerr" else "region"
+    assert region in movie["requestedBy"]["settings"]
+
+
+@pytest.mark.parametrize("flavour", FLAVOURS)
+async def test_users_embedded_in_requests_and_profiles(flavour: str) -> None:
+    fake = make(flavour)
+    alice = fake.add_user("alice")
+    async with client(fake, user=alice) as http:
+        created = (await post_request(http, mediaType="movie", mediaId=603, is4k=False)).json()
+        own = (await http.get("/api/v1/request")).json()["results"][0]
+        me = (await http.get("/api/v1/auth/me")).json()
+    async with client(fake) as http:
+        single = (await http.get(f"/api/v1/request/{created['id']}")).json()
+        listed = (await http.get("/api/v1/user")).json()["results"][0]
+        profile = (await http.get(f"/api/v1/user/{alice}")).json()
+        info = (await http.get("/api/v1/movie/603")).json()["mediaInfo"]
+    everywhere = {"requestCount", "recoveryLinkExpirationDate"} | (
+        {"warnings"} if flavour != "overseerr" else set()
+    )
+    for user in (
+        own["requestedBy"],
+        single["requestedBy"],
+        listed,
+        profile,
+        me,
+        info["requests"][0]["requestedBy"],
+    ):
+        assert everywhere <= user.keys()
+    assert {"email", "plexId"} <= own["requestedBy"].keys()  # a non-manager's own list: not stripped
+    assert "settings" in single["requestedBy"] and "settings" not in own["requestedBy"]
+    assert "settings" in me and "settings" in profile and "settings" not in listed
+    assert own["requestedBy"]["requestCount"] == 1
+    assert info["issues"] == [] and "seasons" not in info["requests"][0]["media"]
+
+
+@pytest.mark.parametrize(
+    ("flavour", "public", "absent"),
+    [
+        ("overseerr", {"region"}, {"hideBlacklisted", "hideBlocklisted", "youtubeUrl", "mediaServerType"}),
+        ("jellyseerr", {"hideBlacklisted", "youtubeUrl", "discoverRegion"}, {"region", "jellyfinServerName"}),
+        ("seerr", {"hideBlocklisted", "youtubeUrl", "streamingRegion"}, {"region", "jellyfinServerName"}),
+    ],
+)
+async def test_settings_fields_per_product(flavour: str, public: set[str], absent: set[str]) -> None:
+    fake = make(flavour)
+    async with client(fake) as http:
+        shown = (await http.get("/api/v1/settings/public")).json()
+        main = (await http.get("/api/v1/settings/main")).json()
+        network = await http.get("/api/v1/settings/network")
+        about = (await http.get("/api/v1/settings/about")).json()
+    assert public <= shown.keys() and not absent & shown.keys()
+    assert set(about) == {"version", "totalMediaItems", "totalRequests", "appDataPath"}
+    if flavour == "overseerr":
+        assert {"csrfProtection", "trustProxy", "region"} <= main.keys() and network.status_code == 404
+    else:
+        name = "blacklist" if flavour == "jellyseerr" else "blocklist"
+        assert {f"{name}edTags", f"{name}edTagsLimit", f"hide{name.capitalize()}ed"} <= main.keys()
+        assert "csrfProtection" not in main and network.status_code == 200
+        assert ({"dnsCache", "apiRequestTimeout"} <= network.json().keys()) is (flavour == "seerr")
+
+
+@pytest.mark.parametrize("flavour", FLAVOURS)
+async def test_error_texts(flavour: str) -> None:
+    fake = make(flavour)
+    alice = fake.add_user("alice")
+    bob = fake.add_user("bob")
+    async with client(fake, user=alice) as http:
+        other = await http.get(f"/api/v1/user/{bob}/quota")
+    async with client(fake) as http:
+        unknown = await http.get("/api/v1/user/999/quota")
+        take = await http.get("/api/v1/user?take=abc")
+    assert other.status_code == 403
+    assert other.json() == {"message": "You do not have permission to view this user's request limits."}
+    assert unknown.status_code == 404 and unknown.json() == {
+        "message": 'Could not find any entity of type "User" matching: '
+        '{\n    "where": {\n        "id": 999\n    }\n}'
+    }
+    assert take.status_code == 400 and take.json()["message"] == "request.query.take should be number,null"
+    assert take.json()["errors"][0]["path"] == ".query.take"
+
+
+@pytest.mark.parametrize(
+    ("flavour", "route", "other"), [("jellyseerr", "blacklist", "blocklist"), ("seerr", "blocklist", None)]
+)
+async def test_blocklist_routes(flavour: str, route: str, other: str | None) -> None:
+    """Jellyseerr 2.7.3 serves ``/blacklist`` (``/blocklist`` is 404); Seerr serves ``/blocklist``
+    and keeps ``/blacklist`` as an alias. Adding answers 201 with no body; the title is refused."""
+    fake = make(flavour)
+    alice = fake.add_user("alice")
+    async with client(fake) as http:
+        added = await http.post(
+            f"/api/v1/{route}", json={"tmdbId": 603, "mediaType": "movie", "title": "The Matrix"}
+        )
+        again = await http.post(
+            f"/api/v1/{route}", json={"tmdbId": 603, "mediaType": "movie", "title": "The Matrix"}
+        )
+        listed = (await http.get(f"/api/v1/{route}?take=20&skip=0")).json()
+        alias = await http.get("/api/v1/blacklist")
+        missing = await http.get(f"/api/v1/{other}") if other else None
+    async with client(fake, user=alice) as http:
+        refused = await post_request(http, mediaType="movie", mediaId=603, is4k=False)
+        forbidden = await http.get(f"/api/v1/{route}")
+    assert added.status_code == 201 and added.content == b"" and "content-type" not in added.headers
+    assert again.status_code == 412
+    assert listed["pageInfo"]["results"] == 1
+    item = listed["results"][0]
+    assert item["tmdbId"] == 603 and item[f"{route}edTags"] is None and item["user"]["id"] == 1
+    assert alias.status_code == 200
+    assert missing is None or missing.status_code == 404
+    assert refused.status_code == 403 and refused.json()["message"].startswith("This media is b")
+    assert forbidden.status_code == 403
+    media = fake.find_media("movie", 603)
+    assert media is not None and (media.status, media.status4k) == (6, 6)
 
 
 # ---------------------------------------------------------------------- OpenAPI validation

@@ -43,6 +43,8 @@ AUTO_APPROVE_4K_MOVIE = 65536
 AUTO_APPROVE_4K_TV = 131072
 REQUEST_MOVIE = 262144
 REQUEST_TV = 524288
+MANAGE_BLOCKLIST = 268435456  # J: MANAGE_BLACKLIST (same bit)
+VIEW_BLOCKLIST = 1073741824  # J: VIEW_BLACKLIST (same bit)
 
 # --- MediaStatus (notes §5) -----------------------------------------------------------------
 MEDIA_UNKNOWN = 1
@@ -74,13 +76,15 @@ class ParamSpec:
     kind: Literal["number", "string"] = "string"
     enum: tuple[str, ...] | None = None
     required: bool = False
+    nullable: bool = False  # ``nullable: true``: the type error reads "should be number,null"
 
 
 def _params(**specs: ParamSpec) -> Mapping[str, ParamSpec]:
     return MappingProxyType(dict(specs))
 
 
-_NUMBER = ParamSpec("number")
+_NUMBER = ParamSpec("number", nullable=True)  # take, skip, requestedBy: nullable in all three files
+_PAGE = ParamSpec("number")
 _STRING = ParamSpec("string")
 _USER_SORT = ParamSpec("string", ("created", "updated", "requests", "displayname"))
 _MEDIA_SORT = ParamSpec("string", ("added", "modified", "mediaAdded"))
@@ -92,7 +96,7 @@ _COMMON_QUERY: dict[str, Mapping[str, ParamSpec]] = {
     "/user/{userId}/requests": _params(take=_NUMBER, skip=_NUMBER),
     "/movie/{movieId}": _params(language=_STRING),
     "/tv/{tvId}": _params(language=_STRING),
-    "/search": _params(query=ParamSpec("string", required=True), page=_NUMBER, language=_STRING),
+    "/search": _params(query=ParamSpec("string", required=True), page=_PAGE, language=_STRING),
 }
 
 _OVERSEERR_QUERY = MappingProxyType(
@@ -112,26 +116,43 @@ _OVERSEERR_QUERY = MappingProxyType(
     }
 )
 
-# Jellyseerr 2.7.3 and Seerr 3.1 declare the same query parameters for the routes the fake serves.
+# Jellyseerr 2.7.3 and Seerr 3.1 declare the same query parameters for the routes the fake serves
+# (but the blocklist's names).
+_JELLYSEERR_COMMON_QUERY: dict[str, Mapping[str, ParamSpec]] = {
+    **_COMMON_QUERY,
+    "/user": _params(take=_NUMBER, skip=_NUMBER, sort=_USER_SORT, q=_STRING, includeIds=_STRING),
+    "/media": _params(
+        take=_NUMBER,
+        skip=_NUMBER,
+        filter=ParamSpec("string", (*_MEDIA_FILTER_O, "deleted")),
+        sort=_MEDIA_SORT,
+    ),
+    "/request": _params(
+        take=_NUMBER,
+        skip=_NUMBER,
+        filter=ParamSpec("string", (*_REQUEST_FILTER_O, "deleted", "completed")),
+        sort=_REQUEST_SORT,
+        sortDirection=ParamSpec("string", ("asc", "desc")),
+        requestedBy=_NUMBER,
+        mediaType=ParamSpec("string", ("movie", "tv", "all")),
+    ),
+}
+
+
+def _blocklist_query(tags: str) -> Mapping[str, ParamSpec]:
+    return _params(
+        take=_NUMBER, skip=_NUMBER, search=_STRING, filter=ParamSpec("string", ("all", "manual", tags))
+    )
+
+
 _JELLYSEERR_QUERY = MappingProxyType(
+    {**_JELLYSEERR_COMMON_QUERY, "/blacklist": _blocklist_query("blacklistedTags")}
+)
+_SEERR_QUERY = MappingProxyType(
     {
-        **_COMMON_QUERY,
-        "/user": _params(take=_NUMBER, skip=_NUMBER, sort=_USER_SORT, q=_STRING, includeIds=_STRING),
-        "/media": _params(
-            take=_NUMBER,
-            skip=_NUMBER,
-            filter=ParamSpec("string", (*_MEDIA_FILTER_O, "deleted")),
-            sort=_MEDIA_SORT,
-        ),
-        "/request": _params(
-            take=_NUMBER,
-            skip=_NUMBER,
-            filter=ParamSpec("string", (*_REQUEST_FILTER_O, "deleted", "completed")),
-            sort=_REQUEST_SORT,
-            sortDirection=ParamSpec("string", ("asc", "desc")),
-            requestedBy=_NUMBER,
-            mediaType=ParamSpec("string", ("movie", "tv", "all")),
-        ),
+        **_JELLYSEERR_COMMON_QUERY,
+        "/blocklist": _blocklist_query("blocklistedTags"),
+        "/blacklist": _blocklist_query("blocklistedTags"),  # the deprecated alias
     }
 )
 
@@ -152,9 +173,23 @@ class FlavourTraits:
     has_completed_request: bool  # request status 5 COMPLETED
     has_jellyfin_fields: bool  # users: jellyfinUsername / jellyfinUserId; media: jellyfinMediaId, mediaUrl
     has_avatar_etag: bool  # users: avatarETag / avatarVersion
-    has_user_warnings: bool  # users: warnings
+    has_user_warnings: bool  # users: warnings (recorded on Jellyseerr 2.7.3 and Seerr 3.1.0)
     has_download_id: bool  # downloadStatus items: downloadId
-    has_request_list_extras: bool  # GET /request: serviceErrors, profileName, canRemove
+    #: GET /request items: ``profileName`` and (for managers) ``canRemove``.
+    has_request_list_extras: bool
+    #: GET /request: ``serviceErrors`` (recorded on Seerr 3.1.0; not on Jellyseerr 2.7.3).
+    has_service_errors: bool
+    #: the fields the Jellyseerr line added (recorded on Jellyseerr 2.7.3 and Seerr 3.1.0, none on
+    #: Overseerr 1.34.0): ``discoverRegion``/``streamingRegion`` instead of ``region``,
+    #: ``mediaServerLogin``, ``youtubeUrl``, … in ``/settings/public`` and ``/settings/main``,
+    #: ``telegramMessageThreadId`` in user settings, ``onUserWatchlist`` in TMDB details.
+    jellyseerr_fields: bool
+    #: ``/settings/network`` has ``dnsCache`` and ``apiRequestTimeout`` (Seerr 3.1.0 only).
+    network_settings_extras: bool
+    #: the blocklist's name in routes and fields: ``"blacklist"`` (Jellyseerr: ``/blacklist``,
+    #: ``hideBlacklisted``, ``blacklistedTags``) or ``"blocklist"`` (Seerr, which keeps
+    #: ``/blacklist`` as a deprecated alias); None = no blocklist (Overseerr 1.34).
+    blocklist_name: str | None
     #: 403 text of POST /request for a media with status 6; None = no blocklist.
     blocklist_message: str | None
     #: ``seasons: "all"`` includes season 0 (specials).
@@ -184,6 +219,9 @@ class FlavourTraits:
     #: a media row created by a request gets ``mediaAddedAt`` at creation (recorded on Jellyseerr
     #: 2.7.3 and Seerr 3.1.0); on Overseerr 1.34.0 such a row keeps ``null`` until a library scan.
     media_added_at_on_request: bool
+    #: the answer to ``POST /request/{id}/approve`` still shows the season requests PENDING
+    #: (recorded on Jellyseerr 2.7.3; Seerr 3.1.0 and Overseerr 1.34.0 show them APPROVED).
+    approve_answer_shows_pending_seasons: bool
     #: ``/request/count`` has a ``completed`` key (Seerr 3.1.0 only; Jellyseerr 2.7.3 has COMPLETED
     #: requests but does not count them, Overseerr 1.34.0 has no COMPLETED).
     request_count_has_completed: bool
@@ -220,6 +258,10 @@ FLAVOURS: Mapping[Flavour, FlavourTraits] = MappingProxyType(
             has_user_warnings=False,
             has_download_id=False,
             has_request_list_extras=False,
+            has_service_errors=False,
+            jellyseerr_fields=False,
+            network_settings_extras=False,
+            blocklist_name=None,
             blocklist_message=None,
             all_seasons_include_specials=True,
             drop_specials_from_lists=False,
@@ -230,6 +272,7 @@ FLAVOURS: Mapping[Flavour, FlavourTraits] = MappingProxyType(
             media_status_segments=("available", "partial", "processing", "pending", "unknown"),
             decline_marks_request_seasons=False,
             media_added_at_on_request=False,
+            approve_answer_shows_pending_seasons=False,
             request_count_has_completed=False,
             frozen_updated_at=False,
             whole_second_timestamps=True,
@@ -247,9 +290,13 @@ FLAVOURS: Mapping[Flavour, FlavourTraits] = MappingProxyType(
             has_completed_request=True,
             has_jellyfin_fields=True,
             has_avatar_etag=True,
-            has_user_warnings=False,
+            has_user_warnings=True,
             has_download_id=True,
             has_request_list_extras=True,
+            has_service_errors=False,
+            jellyseerr_fields=True,
+            network_settings_extras=False,
+            blocklist_name="blacklist",
             blocklist_message="This media is blacklisted.",
             all_seasons_include_specials=False,
             drop_specials_from_lists=True,
@@ -260,6 +307,7 @@ FLAVOURS: Mapping[Flavour, FlavourTraits] = MappingProxyType(
             media_status_segments=("available", "partial", "processing", "pending", "unknown", "deleted"),
             decline_marks_request_seasons=False,
             media_added_at_on_request=True,
+            approve_answer_shows_pending_seasons=True,
             request_count_has_completed=False,
             frozen_updated_at=True,
             whole_second_timestamps=True,
@@ -280,6 +328,10 @@ FLAVOURS: Mapping[Flavour, FlavourTraits] = MappingProxyType(
             has_user_warnings=True,
             has_download_id=True,
             has_request_list_extras=True,
+            has_service_errors=True,
+            jellyseerr_fields=True,
+            network_settings_extras=True,
+            blocklist_name="blocklist",
             blocklist_message="This media is blocklisted.",
             all_seasons_include_specials=False,
             drop_specials_from_lists=True,
@@ -290,10 +342,11 @@ FLAVOURS: Mapping[Flavour, FlavourTraits] = MappingProxyType(
             media_status_segments=("available", "partial", "processing", "pending", "unknown", "deleted"),
             decline_marks_request_seasons=True,
             media_added_at_on_request=True,
+            approve_answer_shows_pending_seasons=False,
             request_count_has_completed=True,
             frozen_updated_at=True,
             whole_second_timestamps=True,
-            query_params=_JELLYSEERR_QUERY,
+            query_params=_SEERR_QUERY,
             openapi_file="seerr-api.yml",
         ),
     }

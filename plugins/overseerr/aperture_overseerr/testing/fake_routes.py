@@ -11,6 +11,7 @@ delegated to ``FakeSeerr``; this module holds no state of its own.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import re
@@ -23,6 +24,7 @@ import httpx
 
 from .fake_flavours import (
     ADMIN,
+    MANAGE_BLOCKLIST,
     MANAGE_REQUESTS,
     MANAGE_USERS,
     MEDIA_AVAILABLE,
@@ -36,17 +38,19 @@ from .fake_flavours import (
     REQUEST_FAILED,
     REQUEST_PENDING,
     REQUEST_VIEW,
+    VIEW_BLOCKLIST,
     ParamSpec,
     has_permission,
 )
+from .fake_json import EntityJson
 from .fake_state import (
     FakeHttpError,
-    MediaRecord,
+    NeverAnsweredError,
     RecordedCall,
     RequestRecord,
-    SeasonRecord,
     TitleRecord,
     UserRecord,
+    entity_not_found,
     iso,
     message_error,
     permission_error,
@@ -60,6 +64,8 @@ API_PREFIX = "/api/v1"
 RESERVED = re.compile(r"[:/?#\[\]@!$&'()*+,;=]")
 _TMDB_PREFIXES = ("/movie/", "/tv/", "/search", "/discover/")
 _JSON = "application/json; charset=utf-8"
+#: The server's VAPID public key (web push); made up, as every install generates its own.
+_VAPID_PUBLIC = "BFAKE-vapid-public-key-of-the-fake-seerr-server-0000000000000000000000000000000000000"
 #: ``JSON.stringify`` (Express's ``res.json``) writes no spaces between items or after colons.
 JS_SEPARATORS = (",", ":")
 _LOGIN_PAGE = (
@@ -108,7 +114,7 @@ class Route:
     public: bool = False
     permission: int = 0
     path_params: Mapping[str, ParamSpec] = field(default_factory=dict)
-    body: Literal["request", "media_status"] | None = None
+    body: Literal["request", "media_status", "blocklist"] | None = None
 
     @property
     def pattern(self) -> re.Pattern[str]:
@@ -121,6 +127,7 @@ class FakeRouter:
     def __init__(self, fake: FakeSeerr) -> None:
         self.fake = fake
         self.traits = fake.traits
+        self.json = EntityJson(fake)
         number = ParamSpec("number")
         text = ParamSpec("string")
         routes = [
@@ -164,6 +171,16 @@ class FakeRouter:
         ]
         if self.traits.csrf_settings_path == "/settings/network":
             routes.append(Route("GET", "/settings/network", self._settings_network, permission=ADMIN))
+        name = self.traits.blocklist_name
+        if name:
+            # Seerr keeps Jellyseerr's /blacklist as a deprecated alias of /blocklist
+            for prefix in dict.fromkeys((f"/{name}", "/blacklist")):
+                routes.append(
+                    Route("GET", prefix, self._blocklist_list, permission=MANAGE_BLOCKLIST | VIEW_BLOCKLIST)
+                )
+                routes.append(
+                    Route("POST", prefix, self._blocklist_add, permission=MANAGE_BLOCKLIST, body="blocklist")
+                )
         # literal templates before templated ones, so /request/count wins over /request/{requestId}
         self.routes = sorted(routes, key=lambda r: "{" in r.template)
         self._patterns = [(route, route.pattern) for route in self.routes]
@@ -175,13 +192,27 @@ class FakeRouter:
         path = strip_prefix(full_path)
         raw_query = request.url.query.decode("latin-1")
         user = self._authenticate(request)
+        cookies = self._csrf_cookies(request, method)
         try:
             status, content_type, content, headers = self._answer(
                 request, method, full_path, path, raw_query, user
             )
+        except NeverAnsweredError:
+            self._record(method, path, raw_query, user, 0)
+            raise
         except FakeHttpError as error:
             status, content_type, headers = error.status, _JSON, {}
             content = b"" if error.body is None else json.dumps(error.body, separators=JS_SEPARATORS).encode()
+            if error.status == 403 and cookies:  # refused by the CSRF check: the secret cookie only
+                cookies = cookies[:1]
+        self._record(method, path, raw_query, user, status)
+        all_headers: list[tuple[str, str]] = [("x-powered-by", "Express"), *headers.items()]
+        all_headers.extend(("set-cookie", cookie) for cookie in cookies)
+        if content:  # ``res.status(201).send()`` has no content type
+            all_headers.append(("content-type", content_type))
+        return httpx.Response(status, headers=all_headers, content=content, request=request)
+
+    def _record(self, method: str, path: str, raw_query: str, user: UserRecord | None, status: int) -> None:
         self.fake.calls.append(
             RecordedCall(
                 method=method,
@@ -192,10 +223,21 @@ class FakeRouter:
                 kind=classify_kind(method, path),
             )
         )
-        all_headers = {"x-powered-by": "Express", **headers}
-        if content or status != 204:
-            all_headers["content-type"] = content_type
-        return httpx.Response(status, headers=all_headers, content=content, request=request)
+
+    def _csrf_cookies(self, request: httpx.Request, method: str) -> list[str]:
+        """With CSRF protection on (csurf, ``cookie`` mode, production): a ``_csrf`` secret cookie
+        for a client that has none, and on answered requests an ``XSRF-TOKEN`` (notes §14)."""
+        if not self.fake.csrf_protection:
+            return []
+        sent = request.headers.get("cookie", "")
+        cookies = []
+        if not any(part.strip().startswith("_csrf=") for part in sent.split(";")):
+            secret = hashlib.sha1(f"csrf:{len(self.fake.calls)}".encode()).hexdigest()[:24]
+            cookies.append(f"_csrf={secret}; Path=/; HttpOnly; Secure; SameSite=Strict")
+        if method in ("GET", "HEAD", "OPTIONS"):
+            token = hashlib.sha1(f"xsrf:{len(self.fake.calls)}".encode()).hexdigest()[:36]
+            cookies.append(f"XSRF-TOKEN={token}; Path=/; Secure; SameSite=Strict")
+        return cookies
 
     def _answer(
         self,
@@ -227,6 +269,8 @@ class FakeRouter:
         query = self._validate_query(route, raw_query)
         self._validate_path(route, params)
         body = self._parse_body(route, request, full_path)
+        if self._acting_user_is_not_a_number(request):
+            raise NeverAnsweredError  # ``checkUser`` with ``X-Api-User: abc``: the server never answers
         if route.public:
             context = Context(user=user or fake.users[1], params=params, query=query, body=body)
         else:
@@ -269,6 +313,16 @@ class FakeRouter:
         cookies = request.headers.get("cookie", "")
         return any(part.strip().split("=", 1)[0] == "connect.sid" for part in cookies.split(";"))
 
+    def _acting_user_is_not_a_number(self, request: httpx.Request) -> bool:
+        """The right key with an ``X-Api-User`` that ``Number()`` makes ``NaN`` (notes §14)."""
+        acting = request.headers.get("x-api-user")
+        if acting is None or request.headers.get("x-api-key") != self.fake.api_key:
+            return False
+        try:
+            return not math.isfinite(float(acting.strip() or "0"))
+        except ValueError:
+            return True
+
     def _authenticate(self, request: httpx.Request) -> UserRecord | None:
         """``checkUser``: the exact API key acts as user 1, or as ``X-Api-User`` (a numeric id)."""
         if request.headers.get("x-api-key") != self.fake.api_key:
@@ -302,7 +356,10 @@ class FakeRouter:
             if name not in query:
                 if spec.required:
                     raise _schema_error(
-                        ".query", f"should have required property '{name}'", "required", location="query"
+                        f".query.{name}",
+                        f"should have required property '{name}'",
+                        "required",
+                        location="query",
                     )
                 continue
             _check_value(f"query.{name}", query[name], spec)
@@ -336,6 +393,14 @@ class FakeRouter:
             raise _schema_error(".body", "should be object", "type", location="body")
         if route.body == "request":
             _validate_request_body(data)
+        elif route.body == "blocklist":
+            for name, check, kind in (
+                ("tmdbId", _is_number, "number"),
+                ("title", _is_text, "string"),
+                ("userId", _is_number, "number"),
+            ):
+                if name in data and not check(data[name]):
+                    raise _schema_error(f".body.{name}", f"should be {kind}", "type", location=f"body.{name}")
         elif "is4k" in data and not isinstance(data["is4k"], bool):
             raise _schema_error(".body.is4k", "should be boolean", "type", location="body.is4k")
         return data
@@ -357,72 +422,95 @@ class FakeRouter:
         return 200, body
 
     def _settings_public(self, ctx: Context) -> tuple[int, Any]:
-        fake = self.fake
+        """``/settings/public`` with the keys each product sends (recorded)."""
+        fake, traits = self.fake, self.traits
         body: dict[str, Any] = {
             "initialized": True,
-            "applicationTitle": self.traits.product,
+            "applicationTitle": traits.product,
             "applicationUrl": "",
             "hideAvailable": False,
-            "localLogin": True,
-            "movie4kEnabled": fake.radarr_4k,
-            "series4kEnabled": fake.sonarr_4k,
-            "region": "",
-            "originalLanguage": "",
-            "partialRequestsEnabled": fake.partial_requests_enabled,
-            "cacheImages": False,
-            "vapidPublic": "",
-            "enablePushRegistration": False,
-            "locale": "en",
-            "emailEnabled": False,
-            "newPlexLogin": True,
         }
-        if self.traits.media_server_type is not None:
+        if traits.blocklist_name:
+            body[f"hide{traits.blocklist_name.capitalize()}ed"] = False
+        body["localLogin"] = True
+        if traits.jellyseerr_fields:
             body.update(
-                {
-                    "mediaServerType": self.traits.media_server_type,
-                    "mediaServerLogin": True,
-                    "jellyfinExternalHost": "",
-                    "jellyfinForgotPasswordUrl": "",
-                    "jellyfinServerName": "Fake Jellyfin",
-                    "discoverRegion": "",
-                    "streamingRegion": "",
-                    "enableSpecialEpisodes": False,
-                    "userEmailRequired": False,
-                }
+                {"mediaServerLogin": True, "jellyfinExternalHost": "", "jellyfinForgotPasswordUrl": ""}
             )
+        body.update({"movie4kEnabled": fake.radarr_4k, "series4kEnabled": fake.sonarr_4k})
+        if traits.jellyseerr_fields:
+            body.update({"discoverRegion": "", "streamingRegion": ""})
+        else:
+            body["region"] = ""
+        body["originalLanguage"] = ""
+        if traits.media_server_type is not None:
+            body["mediaServerType"] = traits.media_server_type
+        body["partialRequestsEnabled"] = fake.partial_requests_enabled
+        if traits.jellyseerr_fields:
+            body["enableSpecialEpisodes"] = False
+        body.update(
+            {
+                "cacheImages": False,
+                "vapidPublic": _VAPID_PUBLIC,
+                "enablePushRegistration": False,
+                "locale": "en",
+                "emailEnabled": False,
+            }
+        )
+        if traits.jellyseerr_fields:
+            body["userEmailRequired"] = False
+        body["newPlexLogin"] = True
+        if traits.jellyseerr_fields:
+            body["youtubeUrl"] = ""
         return 200, body
 
     def _settings_main(self, ctx: Context) -> tuple[int, Any]:
+        """``/settings/main`` with the keys each product sends (recorded); the CSRF switch is
+        here on Overseerr, in ``/settings/network`` on Jellyseerr/Seerr."""
+        fake, traits = self.fake, self.traits
         body: dict[str, Any] = {
-            "apiKey": self.fake.api_key,
-            "applicationTitle": self.traits.product,
+            "apiKey": fake.api_key,
+            "applicationTitle": traits.product,
             "applicationUrl": "",
-            "cacheImages": False,
-            "defaultPermissions": 32,
-            "defaultQuotas": self.fake.default_quotas,
-            "hideAvailable": False,
-            "localLogin": True,
-            "newPlexLogin": True,
-            "originalLanguage": "",
-            "partialRequestsEnabled": self.fake.partial_requests_enabled,
-            "locale": "en",
         }
-        if self.traits.csrf_settings_path == "/settings/main":
-            body.update({"csrfProtection": self.fake.csrf_protection, "trustProxy": False, "region": ""})
-        if self.traits.media_server_type is not None:
-            body.update(
-                {
-                    "mediaServerType": self.traits.media_server_type,
-                    "mediaServerLogin": True,
-                    "discoverRegion": "",
-                    "streamingRegion": "",
-                    "enableSpecialEpisodes": False,
-                }
-            )
+        if traits.csrf_settings_path == "/settings/main":
+            body["csrfProtection"] = fake.csrf_protection
+        body.update(
+            {
+                "cacheImages": False,
+                "defaultPermissions": 32,
+                "defaultQuotas": fake.default_quotas,
+                "hideAvailable": False,
+            }
+        )
+        name = traits.blocklist_name
+        if name:
+            body[f"hide{name.capitalize()}ed"] = False
+        body["localLogin"] = True
+        if traits.jellyseerr_fields:
+            body["mediaServerLogin"] = True
+        body["newPlexLogin"] = True
+        if traits.jellyseerr_fields:
+            body.update({"discoverRegion": "", "streamingRegion": ""})
+        else:
+            body["region"] = ""
+        body["originalLanguage"] = ""
+        if name:
+            body.update({f"{name}edTags": "", f"{name}edTagsLimit": 50})
+        if traits.csrf_settings_path == "/settings/main":
+            body["trustProxy"] = False
+        if traits.media_server_type is not None:
+            body["mediaServerType"] = traits.media_server_type
+        body["partialRequestsEnabled"] = fake.partial_requests_enabled
+        if traits.jellyseerr_fields:
+            body["enableSpecialEpisodes"] = False
+        body["locale"] = "en"
+        if traits.jellyseerr_fields:
+            body["youtubeUrl"] = ""
         return 200, body
 
     def _settings_network(self, ctx: Context) -> tuple[int, Any]:
-        return 200, {
+        body: dict[str, Any] = {
             "csrfProtection": self.fake.csrf_protection,
             "forceIpv4First": False,
             "trustProxy": False,
@@ -437,19 +525,22 @@ class FakeRouter:
                 "bypassLocalAddresses": True,
             },
         }
+        if self.traits.network_settings_extras:
+            body["dnsCache"] = {"enabled": False, "forceMinTtl": 0, "forceMaxTtl": -1}
+            body["apiRequestTimeout"] = 10000
+        return 200, body
 
     def _settings_about(self, ctx: Context) -> tuple[int, Any]:
         return 200, {
             "version": self.traits.version,
             "totalMediaItems": len(self.fake.media),
             "totalRequests": len(self.fake.requests),
-            "tz": "Etc/UTC",
-            "appDataPath": "/app/config",
+            "appDataPath": "/app/config",  # no ``tz``: the servers send it only with TZ set
         }
 
     # ------------------------------------------------------------------ users (notes §9)
     def _auth_me(self, ctx: Context) -> tuple[int, Any]:
-        return 200, self.user_json(ctx.user, ctx.user, full=True, filtered=False)
+        return 200, self.json.user(ctx.user, settings=True)
 
     def _user_list(self, ctx: Context) -> tuple[int, Any]:
         take = _take(ctx.query, 10)
@@ -472,7 +563,7 @@ class FakeRouter:
             if self.traits.include_ids_grow_take:
                 take = max(take, len(ids))
         sort = ctx.query.get("sort", "created")
-        counts = self._request_counts()
+        counts = {u.id: self.json.request_count(u.id) for u in users}
         jellyfin = self.traits.has_jellyfin_fields
         if sort == "updated":
             users.sort(key=lambda u: u.updated_at, reverse=True)  # ties: ascending id (stable)
@@ -486,7 +577,7 @@ class FakeRouter:
         page = users[skip : skip + take]
         return 200, {
             "pageInfo": page_info(len(users), take, skip),
-            "results": [self.user_json(u, ctx.user, full=True, filtered=filtered) for u in page],
+            "results": [self.json.user(u, filtered=filtered) for u in page],
         }
 
     def _user_or_404(self, raw: str) -> UserRecord:
@@ -500,7 +591,7 @@ class FakeRouter:
         user = self._user_or_404(ctx.params["userId"])
         own = user.id == ctx.user.id and self.traits.own_profile_unfiltered
         filtered = not own and not has_permission(ctx.user.permissions, MANAGE_USERS)
-        return 200, self.user_json(user, ctx.user, full=True, filtered=filtered)
+        return 200, self.json.user(user, settings=True, filtered=filtered)
 
     def _user_requests(self, ctx: Context) -> tuple[int, Any]:
         user = self._user_or_404(ctx.params["userId"])
@@ -513,16 +604,17 @@ class FakeRouter:
         )
         return 200, {
             "pageInfo": page_info(len(mine), take, skip),
-            "results": [
-                self.request_json(r, ctx.user, with_media=True, media_seasons=False)
-                for r in mine[skip : skip + take]
-            ],
+            "results": [self.json.request(r, media="bare") for r in mine[skip : skip + take]],
         }
 
     def _user_quota(self, ctx: Context) -> tuple[int, Any]:
-        user = self._user_or_404(ctx.params["userId"])
-        if user.id != ctx.user.id and not has_permission(ctx.user.permissions, MANAGE_USERS, MANAGE_REQUESTS):
-            raise message_error(403, "You do not have permission to view this user's quota.")
+        """The permission check comes first, then ``findOneOrFail`` (404 with TypeORM's text)."""
+        user_id = _js_number(ctx.params["userId"])
+        if user_id != ctx.user.id and not has_permission(ctx.user.permissions, MANAGE_USERS, MANAGE_REQUESTS):
+            raise message_error(403, "You do not have permission to view this user's request limits.")
+        user = self.fake.users.get(user_id) if user_id is not None else None
+        if user is None:
+            raise message_error(404, entity_not_found("User", user_id))
         return 200, self.fake.quota(user)
 
     # ------------------------------------------------------------------ media and TMDB (notes §6)
@@ -550,7 +642,7 @@ class FakeRouter:
             rows.sort(key=lambda m: m.id, reverse=True)
         return 200, {
             "pageInfo": page_info(len(rows), take, skip),
-            "results": [self.media_json(m, ctx.user) for m in rows[skip : skip + take]],
+            "results": [self.json.media(m) for m in rows[skip : skip + take]],
         }
 
     def _media_status(self, ctx: Context) -> tuple[int, Any]:
@@ -564,7 +656,7 @@ class FakeRouter:
             if isinstance(item, dict) and _is_number(item.get("seasonNumber"))
         ]
         self.fake.set_media_status(media, ctx.params["status"], bool(ctx.body.get("is4k", False)), seasons)
-        return 200, self.media_json(media, ctx.user)
+        return 200, self.json.media(media)
 
     def _title(self, media_type: str, raw_id: str, noun: str) -> TitleRecord:
         tmdb_id = _js_number(raw_id)
@@ -595,7 +687,7 @@ class FakeRouter:
             "releases": {"results": []},
             "revenue": 0,
             "runtime": 120,
-            "spokenLanguages": [],
+            "spokenLanguages": [{"english_name": "English", "iso_639_1": "en", "name": "English"}],
             "status": "Released",
             "tagline": "",
             "title": title.title,
@@ -610,7 +702,10 @@ class FakeRouter:
                 "twitterId": None,
             },
             "watchProviders": [],
+            "keywords": [],
         }
+        if self.traits.jellyseerr_fields:
+            body["onUserWatchlist"] = False
         self._attach_media_info(body, title, ctx.user)
         return 200, body
 
@@ -633,6 +728,7 @@ class FakeRouter:
             "backdropPath": f"/fake-backdrop-{title.tmdb_id}.jpg",
             "posterPath": f"/fake-poster-{title.tmdb_id}.jpg",
             "contentRatings": {"results": []},
+            "relatedVideos": [],
             "createdBy": [],
             "episodeRunTime": [45],
             "firstAirDate": "2001-01-01",
@@ -652,7 +748,7 @@ class FakeRouter:
             "popularity": 10.0,
             "productionCompanies": [],
             "productionCountries": [],
-            "spokenLanguages": [],
+            "spokenLanguages": [{"englishName": "English", "iso_639_1": "en", "name": "English"}],
             "seasons": seasons,
             "status": "Ended",
             "tagline": "",
@@ -660,10 +756,21 @@ class FakeRouter:
             "voteAverage": 7.0,
             "voteCount": 100,
             "credits": {"cast": [], "crew": []},
-            "externalIds": {"tvdbId": title.tvdb_id, "imdbId": title.imdb_id, "facebookId": None},
+            "externalIds": {
+                "facebookId": None,
+                "freebaseId": None,
+                "freebaseMid": None,
+                "imdbId": title.imdb_id,
+                "instagramId": None,
+                "tvdbId": title.tvdb_id,
+                "tvrageId": None,
+                "twitterId": None,
+            },
             "keywords": [],
             "watchProviders": [],
         }
+        if self.traits.jellyseerr_fields:
+            body["onUserWatchlist"] = False
         self._attach_media_info(body, title, ctx.user)
         return 200, body
 
@@ -671,7 +778,7 @@ class FakeRouter:
         """``mediaInfo`` only when a local row exists (no row → no key), with ``requests[]``."""
         media = self.fake.find_media(title.media_type, title.tmdb_id)
         if media is not None:
-            body["mediaInfo"] = self.media_json(media, viewer, with_requests=True)
+            body["mediaInfo"] = self.json.media(media, requests="embedded", issues=True)
 
     def _search(self, ctx: Context) -> tuple[int, Any]:
         text = ctx.query["query"].strip()
@@ -718,7 +825,7 @@ class FakeRouter:
                 )
             media = self.fake.find_media(title.media_type, title.tmdb_id)
             if media is not None:
-                item["mediaInfo"] = self.media_json(media, ctx.user)
+                item["mediaInfo"] = self.json.media(media)
             results.append(item)
         return 200, {
             "page": page,
@@ -726,6 +833,46 @@ class FakeRouter:
             "totalResults": len(found),
             "results": results,
         }
+
+    # ------------------------------------------------------------------ blocklist (J: blacklist)
+    def _blocklist_list(self, ctx: Context) -> tuple[int, Any]:
+        """``GET /blocklist``: newest first; ``filter`` ``manual`` (default: added by hand), the
+        tag-based ones, or ``all``; ``search`` in the title."""
+        take = _take(ctx.query, 25)
+        skip = _skip(ctx.query)
+        wanted = ctx.query.get("filter", "manual")
+        needle = (ctx.query.get("search") or "").lower()
+        entries = [
+            e
+            for e in sorted(self.fake.blocklist_entries.values(), key=lambda e: e.id, reverse=True)
+            if (wanted == "all" or (e.tags is None) == (wanted == "manual"))
+            and needle in (e.title or "").lower()
+        ]
+        tags_key = f"{self.traits.blocklist_name}edTags"
+        results = [
+            {
+                "id": e.id,
+                "mediaType": e.media_type,
+                "title": e.title,
+                "tmdbId": e.tmdb_id,
+                tags_key: e.tags,
+                "createdAt": iso(e.created_at),
+                "user": self.json.user(self.fake.users[e.user_id]),
+            }
+            for e in entries[skip : skip + take]
+        ]
+        return 200, {"pageInfo": page_info(len(entries), take, skip), "results": results}
+
+    def _blocklist_add(self, ctx: Context) -> tuple[int, Any]:
+        """``POST /blocklist``: 201 with no body (recorded). A body without ``tmdbId`` or
+        ``mediaType`` fails the table's NOT NULL constraint, which the route answers 412."""
+        tmdb_id: Any = ctx.body.get("tmdbId")
+        media_type = ctx.body.get("mediaType")
+        if not _is_number(tmdb_id) or media_type not in ("movie", "tv"):
+            raise message_error(412, f"Item already {self.traits.blocklist_name}ed")
+        title = ctx.body.get("title") if isinstance(ctx.body.get("title"), str) else None
+        self.fake.blocklist(media_type, int(tmdb_id), user_id=ctx.user.id, title=title)
+        return 201, None
 
     # ------------------------------------------------------------------ requests (notes §8)
     def _request_matches(self, request: RequestRecord, name: str) -> bool:
@@ -772,7 +919,7 @@ class FakeRouter:
         results = []
         manager = has_permission(ctx.user.permissions, MANAGE_REQUESTS)
         for request in rows[skip : skip + take]:
-            item = self.request_json(request, ctx.user, with_media=True, media_seasons=False)
+            item = self.json.request(request, media="bare")
             if self.traits.has_request_list_extras:
                 reachable = (
                     self.fake._arr_configured(request.media_type, request.is4k)
@@ -780,10 +927,11 @@ class FakeRouter:
                 )
                 if reachable:
                     item["profileName"] = "Ultra-HD" if request.is4k else "HD-1080p"
-                item["canRemove"] = manager and reachable
+                if manager:  # recorded: managers' items only
+                    item["canRemove"] = reachable
             results.append(item)
         body: dict[str, Any] = {"pageInfo": page_info(len(rows), take, skip), "results": results}
-        if self.traits.has_request_list_extras:
+        if self.traits.has_service_errors:
             body["serviceErrors"] = self._service_errors()
         return 200, body
 
@@ -802,13 +950,18 @@ class FakeRouter:
 
     def _request_create(self, ctx: Context) -> tuple[int, Any]:
         """201 with the request; its media as it was before an auto-approval took effect."""
+        media_type, tmdb_id = ctx.body.get("mediaType"), ctx.body.get("mediaId")
+        existed = (
+            isinstance(tmdb_id, int | float)
+            and self.fake.find_media(str(media_type), int(tmdb_id)) is not None
+        )
         before: list[dict[str, Any]] = []
         request = self.fake.create_request(
             ctx.user,
             ctx.body,
-            before_approval=lambda r: before.append(self.request_json(r, ctx.user, with_media=True)),
+            before_approval=lambda r: before.append(self.json.created_request(r, media_existed=existed)),
         )
-        body = before[0] if before else self.request_json(request, ctx.user, with_media=True)
+        body = before[0] if before else self.json.created_request(request, media_existed=existed)
         body["status"] = request.status  # an auto-approval whose push failed is FAILED already
         return 201, body
 
@@ -845,7 +998,7 @@ class FakeRouter:
         request = self._request_or_404(ctx.params["requestId"])
         if request.requested_by != ctx.user.id and not _can_view_requests(ctx.user):
             raise message_error(403, "You do not have permission to view this request.")
-        return 200, self.request_json(request, ctx.user, with_media=True)
+        return 200, self.json.request(request, media="full", user_settings=True)
 
     def _request_delete(self, ctx: Context) -> tuple[int, Any]:
         request = self._request_or_404(ctx.params["requestId"])
@@ -863,166 +1016,22 @@ class FakeRouter:
         """The answer shows the request changed, its embedded media as it was before (recorded:
         a re-read shows the media's new status)."""
         request = self._request_or_404(ctx.params["requestId"])
-        media_before = self.media_json(self.fake.media[request.media_id], ctx.user)
-        if ctx.params["status"] == "approve":
+        media_before = self.json.media(self.fake.media[request.media_id])
+        seasons_before = [self.json.season_request(s) for s in request.seasons]
+        approve = ctx.params["status"] == "approve"
+        if approve:
             self.fake._approve(request, actor=ctx.user.id)
         else:
             self.fake._decline(request, actor=ctx.user.id)
-        body = self.request_json(request, ctx.user, with_media=True)
+        body = self.json.request(request, media="full", user_settings=True)
         body["media"] = media_before
+        # the season requests keep their old updatedAt in the answer (recorded on Overseerr), and
+        # on Jellyseerr 2.7.3 an approval's answer still shows them pending
+        for item, old in zip(body["seasons"], seasons_before, strict=True):
+            item["updatedAt"] = old["updatedAt"]
+            if approve and self.traits.approve_answer_shows_pending_seasons:
+                item["status"] = old["status"]
         return 200, body
-
-    # ------------------------------------------------------------------ serializers
-    def _request_counts(self) -> dict[int, int]:
-        counts: dict[int, int] = {}
-        for request in self.fake.requests.values():
-            counts[request.requested_by] = counts.get(request.requested_by, 0) + 1
-        return counts
-
-    def user_json(
-        self, user: UserRecord, viewer: UserRecord, *, full: bool, filtered: bool | None = None
-    ) -> dict[str, Any]:
-        """A ``User`` entity; ``email``/``plexId`` stripped when ``filtered`` (default: viewer
-        lacks MANAGE_USERS). ``full`` adds ``requestCount`` (and ``warnings`` on Seerr)."""
-        traits = self.traits
-        if filtered is None:
-            filtered = not has_permission(viewer.permissions, MANAGE_USERS)
-        body: dict[str, Any] = {
-            "permissions": user.permissions,
-            "id": user.id,
-            "email": user.email,
-            "plexUsername": user.plex_username,
-            "username": user.username,
-            "userType": user.user_type,
-            "plexId": user.plex_id,
-            "avatar": user.avatar,
-            "movieQuotaLimit": user.movie_quota_limit,
-            "movieQuotaDays": user.movie_quota_days,
-            "tvQuotaLimit": user.tv_quota_limit,
-            "tvQuotaDays": user.tv_quota_days,
-            "createdAt": iso(user.created_at),
-            "updatedAt": iso(user.updated_at),
-        }
-        if traits.has_jellyfin_fields:
-            body["jellyfinUsername"] = user.jellyfin_username
-            body["jellyfinUserId"] = user.jellyfin_user_id
-        if traits.has_avatar_etag:
-            body["avatarETag"] = None
-            body["avatarVersion"] = None
-        if full:
-            body["requestCount"] = self._request_counts().get(user.id, 0)
-        body["displayName"] = user.display_name(traits.has_jellyfin_fields)
-        if full and traits.has_user_warnings:
-            body["warnings"] = []
-        if filtered:
-            body.pop("email")
-            body.pop("plexId")
-        return body
-
-    @staticmethod
-    def season_json(season: SeasonRecord) -> dict[str, Any]:
-        return {
-            "id": season.id,
-            "seasonNumber": season.season_number,
-            "status": season.status,
-            "status4k": season.status4k,
-            "createdAt": iso(season.created_at),
-            "updatedAt": iso(season.updated_at),
-        }
-
-    def media_json(
-        self,
-        media: MediaRecord,
-        viewer: UserRecord,
-        *,
-        with_requests: bool = False,
-        with_seasons: bool = True,
-    ) -> dict[str, Any]:
-        """A ``Media`` entity with the in-memory download status; ``requests`` only on the detail
-        endpoints; ``seasons`` except where the server does not join them (request lists, trap 18)."""
-        body: dict[str, Any] = {
-            "downloadStatus": [dict(item) for item in media.download_status],
-            "downloadStatus4k": [dict(item) for item in media.download_status4k],
-            "id": media.id,
-            "mediaType": media.media_type,
-            "tmdbId": media.tmdb_id,
-            "tvdbId": media.tvdb_id,
-            "imdbId": media.imdb_id,
-            "status": media.status,
-            "status4k": media.status4k,
-            "createdAt": iso(media.created_at),
-            "updatedAt": iso(media.updated_at),
-            "lastSeasonChange": iso(media.last_season_change),
-            "mediaAddedAt": iso(media.media_added_at) if media.media_added_at else None,
-            "serviceId": media.service_id,
-            "serviceId4k": media.service_id4k,
-            "externalServiceId": media.external_service_id,
-            "externalServiceId4k": media.external_service_id4k,
-            "externalServiceSlug": media.external_service_slug,
-            "externalServiceSlug4k": media.external_service_slug4k,
-            "ratingKey": None,
-            "ratingKey4k": None,
-        }
-        if self.traits.has_jellyfin_fields:
-            body["jellyfinMediaId"] = None
-            body["jellyfinMediaId4k"] = None
-        if with_seasons:
-            body["seasons"] = [self.season_json(s) for s in media.seasons]
-        for suffix, service_id, slug in (
-            ("", media.service_id, media.external_service_slug),
-            ("4k", media.service_id4k, media.external_service_slug4k),
-        ):
-            if service_id is not None:
-                app, port = ("radarr", 7878) if media.media_type == "movie" else ("sonarr", 8989)
-                kind = "movie" if media.media_type == "movie" else "series"
-                body[f"serviceUrl{suffix}"] = f"http://{app}{suffix}.fake.invalid:{port}/{kind}/{slug}"
-        if with_requests:
-            body["requests"] = [
-                self.request_json(r, viewer, with_media=False)
-                for r in sorted(self.fake.media_requests(media), key=lambda r: r.id)
-            ]
-        return body
-
-    def request_json(
-        self, request: RequestRecord, viewer: UserRecord, *, with_media: bool, media_seasons: bool = True
-    ) -> dict[str, Any]:
-        """A ``MediaRequest`` entity with ``requestedBy``/``modifiedBy`` users and TV ``seasons``;
-        the embedded ``media`` lacks its ``seasons`` when ``media_seasons`` is False (the request
-        lists, trap 18)."""
-        users = self.fake.users
-        modified = users.get(request.modified_by) if request.modified_by is not None else None
-        body: dict[str, Any] = {
-            "id": request.id,
-            "status": request.status,
-            "createdAt": iso(request.created_at),
-            "updatedAt": iso(request.updated_at),
-            "type": request.media_type,
-            "is4k": request.is4k,
-            "serverId": request.server_id,
-            "profileId": request.profile_id,
-            "rootFolder": request.root_folder,
-            "languageProfileId": request.language_profile_id,
-            "tags": request.tags,
-            "isAutoRequest": request.is_auto_request,
-        }
-        if with_media:
-            body["media"] = self.media_json(
-                self.fake.media[request.media_id], viewer, with_seasons=media_seasons
-            )
-        body["seasons"] = [
-            {
-                "id": s.id,
-                "seasonNumber": s.season_number,
-                "status": s.status,
-                "createdAt": iso(s.created_at),
-                "updatedAt": iso(s.updated_at),
-            }
-            for s in request.seasons
-        ]
-        body["requestedBy"] = self.user_json(users[request.requested_by], viewer, full=False)
-        body["modifiedBy"] = self.user_json(modified, viewer, full=False) if modified else None
-        body["seasonCount"] = len(request.seasons)
-        return body
 
 
 # ---------------------------------------------------------------------- helpers
@@ -1070,7 +1079,8 @@ def _bad_request(path: str, message: str) -> FakeHttpError:
 
 
 def _schema_error(path: str, message: str, code: str, *, location: str) -> FakeHttpError:
-    """An Ajv error as express-openapi-validator 4.x reports it (``request.<location> <message>``)."""
+    """An Ajv error as express-openapi-validator 4.x reports it (``request.<location> <message>``;
+    a missing property's ``path`` names the property: ``.body.mediaId``)."""
     return FakeHttpError(
         400,
         {
@@ -1085,10 +1095,15 @@ def _check_value(location: str, value: str, spec: ParamSpec) -> None:
         try:
             float(value)
         except ValueError:
-            raise _schema_error(f".{location}", "should be number", "type", location=location) from None
+            expected = "number,null" if spec.nullable else "number"
+            raise _schema_error(f".{location}", f"should be {expected}", "type", location=location) from None
     if spec.enum is not None and value not in spec.enum:
         message = f"should be equal to one of the allowed values: {', '.join(spec.enum)}"
         raise _schema_error(f".{location}", message, "enum", location=location)
+
+
+def _is_text(value: Any) -> bool:
+    return isinstance(value, str)
 
 
 def _is_number(value: Any) -> bool:
@@ -1100,7 +1115,7 @@ def _validate_request_body(body: dict[str, Any]) -> None:
     for name in ("mediaType", "mediaId"):
         if name not in body:
             raise _schema_error(
-                ".body", f"should have required property '{name}'", "required", location="body"
+                f".body.{name}", f"should have required property '{name}'", "required", location="body"
             )
     if body["mediaType"] not in ("movie", "tv"):
         raise _schema_error(

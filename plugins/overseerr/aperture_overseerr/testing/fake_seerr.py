@@ -18,6 +18,7 @@ import contextlib
 import hashlib
 import json
 import re
+import select
 import socket
 import ssl
 import threading
@@ -68,16 +69,19 @@ from .fake_flavours import (
 )
 from .fake_routes import FakeRouter, classify_kind, strip_prefix
 from .fake_state import (
+    BlocklistRecord,
     FakeHttpError,
     Fault,
     MediaRecord,
     MediaType,
+    NeverAnsweredError,
     RecordedCall,
     RequestRecord,
     SeasonRecord,
     SeasonRequestRecord,
     TitleRecord,
     UserRecord,
+    entity_not_found,
     iso,
     message_error,
 )
@@ -128,6 +132,8 @@ class FakeSeerr:
         self.media: dict[int, MediaRecord] = {}
         self.requests: dict[int, RequestRecord] = {}
         self.calls: list[RecordedCall] = []
+        #: blocklist entries (J: blacklist) by id; ``blocklist()`` and ``POST /blocklist`` add them
+        self.blocklist_entries: dict[int, BlocklistRecord] = {}
         self._faults: list[Fault] = []
         # fault switches
         self.csrf_protection = False
@@ -437,18 +443,38 @@ class FakeSeerr:
                 if not others and media.status_of(key4k) in (MEDIA_PENDING, MEDIA_PROCESSING):
                     self._set_status(media, key4k, MEDIA_UNKNOWN)
 
-    def blocklist(self, media_type: MediaType, tmdb_id: int) -> None:
-        """Put a title on the blocklist: ``status`` and ``status4k`` = 6 (J/S only)."""
+    def blocklist(
+        self, media_type: MediaType, tmdb_id: int, *, user_id: int = 1, title: str | None = None
+    ) -> int:
+        """Put a title on the blocklist (J/S only), as ``POST /blocklist`` does; returns the entry id.
+
+        The media row (created if missing) gets ``status`` and ``status4k`` = 6; its requests stay.
+        A title already on the list is refused with 412, as the unique column makes the server do.
+        """
         with self._lock:
-            if self.traits.blocklist_message is None:
+            if self.traits.blocklist_name is None:
                 raise ValueError(f"{self.traits.product} {self.traits.version} has no blocklist")
+            if any(
+                e.tmdb_id == tmdb_id and e.media_type == media_type for e in self.blocklist_entries.values()
+            ):
+                raise message_error(412, f"Item already {self.traits.blocklist_name}ed")
             if (media_type, tmdb_id) not in self.titles:
-                self.add_title(media_type, tmdb_id, f"Fake {media_type} {tmdb_id}")
+                self.add_title(media_type, tmdb_id, title or f"Fake {media_type} {tmdb_id}")
             media = self.find_media(media_type, tmdb_id) or self._new_media(
                 self.titles[(media_type, tmdb_id)], by_request=True
             )
             self._set_status(media, False, MEDIA_BLOCKLISTED)
             self._set_status(media, True, MEDIA_BLOCKLISTED)
+            entry = BlocklistRecord(
+                id=self._next_id("blocklist"),
+                media_type=media_type,
+                tmdb_id=tmdb_id,
+                title=title if title is not None else self.titles[(media_type, tmdb_id)].title,
+                user_id=user_id,
+                created_at=self.stamp(),
+            )
+            self.blocklist_entries[entry.id] = entry
+            return entry.id
 
     def remove_from_library(self, media_type: MediaType, tmdb_id: int) -> None:
         """The availability sync found the title gone from the media server.
@@ -533,20 +559,30 @@ class FakeSeerr:
 
     # ------------------------------------------------------------------ transports
     def handle(self, request: httpx.Request) -> httpx.Response:
-        """The whole server as a function; sleeps the latency outside the lock."""
+        """The whole server as a function; sleeps the latency outside the lock.
+
+        A request the real server never answers (non-numeric ``X-Api-User``) raises
+        ``httpx.ReadTimeout`` here, as the client would see it in the end."""
         request.read()
         latency = self._latency(request)
         if latency > 0:
             time.sleep(latency)
-        return self._respond(request)
+        return self._respond_or_time_out(request)
 
     def _latency(self, request: httpx.Request) -> float:
         kind = classify_kind(request.method, strip_prefix(request.url.path))
         return self.tmdb_latency if kind == "tmdb" else self.db_latency
 
     def _respond(self, request: httpx.Request) -> httpx.Response:
+        """One exchange; raises ``NeverAnsweredError`` for a request the server never answers."""
         with self._lock:
             return self._router.dispatch(request)
+
+    def _respond_or_time_out(self, request: httpx.Request) -> httpx.Response:
+        try:
+            return self._respond(request)
+        except NeverAnsweredError:
+            raise httpx.ReadTimeout("the server never answers this request", request=request) from None
 
     def transport(self) -> httpx.MockTransport:
         """An httpx transport into the fake, for ``httpx.Client`` and ``httpx.AsyncClient``.
@@ -565,6 +601,7 @@ class FakeSeerr:
         fake = self
         scheme = "https" if ssl_context is not None else "http"
         open_connections: set[socket.socket] = set()
+        stopping = threading.Event()
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
@@ -575,7 +612,16 @@ class FakeSeerr:
                 headers = [(k, v) for k, v in self.headers.items() if k.lower() != "host"]
                 headers.append(("Host", self.headers.get("Host") or f"{host}:{bound_port}"))
                 url = f"{scheme}://{host}:{bound_port}{self.path}"
-                response = fake.handle(httpx.Request(self.command, url, headers=headers, content=content))
+                outgoing = httpx.Request(self.command, url, headers=headers, content=content)
+                latency = fake._latency(outgoing)
+                if latency > 0:
+                    time.sleep(latency)
+                try:
+                    response = fake._respond(outgoing)
+                except NeverAnsweredError:
+                    self._hold()
+                    self.close_connection = True
+                    return
                 body = response.content
                 self.send_response(response.status_code)
                 for name, value in response.headers.multi_items():
@@ -587,6 +633,20 @@ class FakeSeerr:
                     self.wfile.write(body)
 
             do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _forward  # noqa: N815
+
+            def _hold(self) -> None:
+                """Answer nothing until the client closes the connection or the server stops
+                (one sleeping thread; the poll is cheap)."""
+                connection = self.connection
+                while not stopping.wait(0.1):
+                    try:
+                        readable, _, _ = select.select([connection], [], [], 0)
+                        if readable and not connection.recv(1, socket.MSG_PEEK):
+                            return  # the client gave up
+                    except ValueError:  # TLS sockets do not peek: hold until the server stops
+                        continue
+                    except OSError:
+                        return
 
             def setup(self) -> None:
                 super().setup()
@@ -614,6 +674,7 @@ class FakeSeerr:
         try:
             yield f"{scheme}://{host}:{bound_port}"
         finally:
+            stopping.set()
             server.shutdown()
             server.server_close()
             for connection in list(open_connections):  # a server that stops drops its keep-alives
@@ -898,9 +959,7 @@ class FakeSeerr:
                 raise message_error(403, "You do not have permission to modify the request user.")
             user_id = int(body["userId"])
             if user_id not in self.users:
-                raise message_error(
-                    500, f'Could not find any entity of type "User" matching: {{"where":{{"id":{user_id}}}}}'
-                )
+                raise message_error(500, entity_not_found("User", user_id))
             target = self.users[user_id]
         # 2. permission of the target user
         if media_type == "movie":
@@ -1029,7 +1088,7 @@ class _FakeTransport(httpx.MockTransport):
         latency = self._fake._latency(request)
         if latency > 0:
             await asyncio.sleep(latency)
-        return self._fake._respond(request)
+        return self._fake._respond_or_time_out(request)
 
 
 def arr_time_left(delta: timedelta) -> str:

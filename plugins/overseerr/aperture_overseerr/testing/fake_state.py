@@ -9,6 +9,7 @@ they should change state through the ``FakeSeerr`` builders, which keep the reco
 from __future__ import annotations
 
 import functools
+import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -139,6 +140,19 @@ class RequestRecord:
         return [s.season_number for s in self.seasons]
 
 
+@dataclass
+class BlocklistRecord:
+    """A row of the ``blocklist`` (Jellyseerr: ``blacklist``) table."""
+
+    id: int
+    media_type: MediaType
+    tmdb_id: int
+    title: str | None
+    user_id: int
+    created_at: datetime
+    tags: str | None = None  # set by the tag-based blocklist job; None = added by hand
+
+
 @dataclass(frozen=True)
 class RecordedCall:
     """One HTTP exchange with the fake.
@@ -146,7 +160,8 @@ class RecordedCall:
     ``path`` is the URL path with the ``/api/v1`` prefix removed (the API root ``/api/v1`` itself
     is recorded as ``"/"``; paths outside ``/api/v1`` are kept whole). ``query`` is the raw query
     string as sent (not decoded). ``user_id`` is the acting user when the API key (and
-    ``X-Api-User``) resolved to one, else None. ``kind`` is ``"tmdb"`` for the TMDB-backed routes
+    ``X-Api-User``) resolved to one, else None. ``status`` is 0 for a request the fake never
+    answered. ``kind`` is ``"tmdb"`` for the TMDB-backed routes
     (``/movie/{id}``, ``/tv/{id}``, ``/search``, ``/discover/*``, ``POST /request``) and ``"db"``
     for everything else.
     """
@@ -179,9 +194,22 @@ class FakeHttpError(Exception):
         self.body = body
 
 
+class NeverAnsweredError(Exception):
+    """Raised inside the fake for a request the real server never answers (a non-numeric
+    ``X-Api-User``): ``serve()`` holds the connection until the client gives up, the in-process
+    transports raise ``httpx.ReadTimeout`` at once."""
+
+
 def message_error(status: int, message: str) -> FakeHttpError:
     """The route error handler's shape: ``{"message": ...}`` (notes §10)."""
     return FakeHttpError(status, {"message": message})
+
+
+def entity_not_found(entity: str, entity_id: int | None) -> str:
+    """TypeORM's ``EntityNotFoundError`` text for ``findOneOrFail({where: {id}})``: the criteria
+    as ``JSON.stringify(criteria, null, 4)`` (a non-numeric id is ``NaN``, which prints ``null``)."""
+    criteria = json.dumps({"where": {"id": entity_id}}, indent=4)
+    return f'Could not find any entity of type "{entity}" matching: {criteria}'
 
 
 def permission_error() -> FakeHttpError:

@@ -1206,6 +1206,27 @@ def test_non_numeric_acting_user_is_never_answered_and_serve_still_stops() -> No
     assert [c.status for c in fake.calls if c.path == "/auth/me"] == [0, 0]
 
 
+def test_fake_modules_import_one_way() -> None:
+    """No import circle in the fake: each module imports only the ones before it in this order
+    (``fake_routes`` drives ``fake_protocol.FakeServer``, ``FakeSeerr`` composes the router)."""
+    import ast
+    from pathlib import Path
+
+    import aperture_overseerr.testing as package
+
+    order = ["fake_flavours", "fake_state", "fake_protocol", "fake_json", "fake_routes", "fake_seerr"]
+    folder = Path(package.__file__).parent
+    assert sorted(p.stem for p in folder.glob("fake_*.py")) == sorted(order)
+    for position, name in enumerate(order):
+        tree = ast.parse((folder / f"{name}.py").read_text(encoding="utf-8"))
+        imported = {
+            node.module
+            for node in ast.walk(tree)
+            if isinstance(node, ast.ImportFrom) and node.level == 1 and node.module
+        }
+        assert imported <= set(order[:position]), f"{name} imports {imported - set(order[:position])}"
+
+
 # ---------------------------------------------------------------------- shapes (recorded)
 @pytest.mark.parametrize("flavour", FLAVOURS)
 async def test_created_request_answer_shape(flavour: str) -> None:

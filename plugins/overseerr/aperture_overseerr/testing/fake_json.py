@@ -19,24 +19,14 @@ This module reads records only (:class:`Records`); it changes nothing.
 
 from __future__ import annotations
 
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
 from .fake_flavours import FlavourTraits
+from .fake_protocol import Records
 from .fake_state import MediaRecord, RequestRecord, SeasonRecord, SeasonRequestRecord, UserRecord, iso
 
 #: What a request embeds of its media: the row with its seasons, the row alone, or nothing.
 MediaShape = Literal["full", "bare", None]
-
-
-class Records(Protocol):
-    """The records the serialisers read (a ``FakeSeerr`` is one)."""
-
-    traits: FlavourTraits
-    users: dict[int, UserRecord]
-    media: dict[int, MediaRecord]
-    requests: dict[int, RequestRecord]
-
-    def media_requests(self, media: MediaRecord) -> list[RequestRecord]: ...
 
 
 #: ``notificationTypes`` of a ``user_settings`` row with the defaults.

@@ -5,8 +5,10 @@ real server's middleware runs (notes §2, §3): fault switches, ``/api/v1`` rout
 CSRF check on non-GET requests, the OpenAPI validator's security check (401), its parameter checks
 (reserved characters, unknown query parameters, types and enums, request body: 400), the
 ``isAuthenticated`` guard (403 with ``error``) and finally the route itself. The serializers turn
-``fake_state`` records into the camelCase JSON of the servers' entities. State changes are
-delegated to ``FakeSeerr``; this module holds no state of its own.
+``fake_state`` records into the camelCase JSON of the servers' entities (``fake_json``). State
+changes are delegated to the server it is given (``fake_protocol.FakeServer``, implemented by
+``FakeSeerr``, which composes this router); this module holds no state of its own and does not
+import ``fake_seerr``.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 from urllib.parse import unquote, unquote_plus
 
 import httpx
@@ -43,6 +45,7 @@ from .fake_flavours import (
     has_permission,
 )
 from .fake_json import EntityJson
+from .fake_protocol import FakeServer
 from .fake_state import (
     FakeHttpError,
     NeverAnsweredError,
@@ -55,9 +58,6 @@ from .fake_state import (
     message_error,
     permission_error,
 )
-
-if TYPE_CHECKING:
-    from .fake_seerr import FakeSeerr
 
 API_PREFIX = "/api/v1"
 #: The characters express-openapi-validator 4.13.8 refuses, unencoded, in a query value (notes §2).
@@ -122,9 +122,10 @@ class Route:
 
 
 class FakeRouter:
-    """Routes requests into a ``FakeSeerr`` (whose lock the caller holds) and records each call."""
+    """Routes requests into a fake server (``fake_protocol.FakeServer``, whose lock the caller
+    holds) and records each call."""
 
-    def __init__(self, fake: FakeSeerr) -> None:
+    def __init__(self, fake: FakeServer) -> None:
         self.fake = fake
         self.traits = fake.traits
         self.json = EntityJson(fake)
@@ -922,7 +923,7 @@ class FakeRouter:
             item = self.json.request(request, media="bare")
             if self.traits.has_request_list_extras:
                 reachable = (
-                    self.fake._arr_configured(request.media_type, request.is4k)
+                    self.fake.arr_configured(request.media_type, request.is4k)
                     and not self.fake.arr_unreachable
                 )
                 if reachable:
@@ -1020,9 +1021,9 @@ class FakeRouter:
         seasons_before = [self.json.season_request(s) for s in request.seasons]
         approve = ctx.params["status"] == "approve"
         if approve:
-            self.fake._approve(request, actor=ctx.user.id)
+            self.fake.approve_request(request, actor=ctx.user.id)
         else:
-            self.fake._decline(request, actor=ctx.user.id)
+            self.fake.decline_request(request, actor=ctx.user.id)
         body = self.json.request(request, media="full", user_settings=True)
         body["media"] = media_before
         # the season requests keep their old updatedAt in the answer (recorded on Overseerr), and

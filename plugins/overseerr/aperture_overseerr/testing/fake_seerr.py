@@ -332,12 +332,12 @@ class FakeSeerr:
     def approve(self, request_id: int) -> None:
         """As ``POST /request/{id}/approve`` by the owner."""
         with self._lock:
-            self._approve(self._request(request_id), actor=1)
+            self.approve_request(self._request(request_id), actor=1)
 
     def decline(self, request_id: int) -> None:
         """As ``POST /request/{id}/decline`` by the owner (a declined movie resets its media to UNKNOWN)."""
         with self._lock:
-            self._decline(self._request(request_id), actor=1)
+            self.decline_request(self._request(request_id), actor=1)
 
     def fail(self, request_id: int) -> None:
         """The push to Radarr/Sonarr failed: request FAILED (4)."""
@@ -777,7 +777,7 @@ class FakeSeerr:
             return MEDIA_AVAILABLE
         return MEDIA_PARTIALLY_AVAILABLE if available else media.status_of(key4k)
 
-    def _arr_configured(self, media_type: str, is4k: bool) -> bool:
+    def arr_configured(self, media_type: str, is4k: bool) -> bool:
         if media_type == "movie":
             return self.radarr_4k if is4k else self.radarr
         return self.sonarr_4k if is4k else self.sonarr
@@ -787,7 +787,7 @@ class FakeSeerr:
         current = media.external_service_id4k if is4k else media.external_service_id
         if current is not None:
             return current
-        if not force and not self._arr_configured(media.media_type, is4k):
+        if not force and not self.arr_configured(media.media_type, is4k):
             return None
         title = self.titles.get((media.media_type, media.tmdb_id))
         external = (1000 if media.media_type == "movie" else 2000) + media.id
@@ -798,7 +798,7 @@ class FakeSeerr:
             media.service_id, media.external_service_id, media.external_service_slug = 0, external, slug
         return external
 
-    def _approve(self, request: RequestRecord, actor: int) -> None:
+    def approve_request(self, request: RequestRecord, actor: int) -> None:
         """``POST /request/{id}/approve``: the request and its seasons APPROVED, then the effects."""
         request.status = REQUEST_APPROVED
         request.modified_by = actor
@@ -818,7 +818,7 @@ class FakeSeerr:
         (trap 19: a show with a season in the library stays 4), and a reachable server gets the
         title (``serviceId``/``externalServiceId``)."""
         media = self.media[request.media_id]
-        if self.arr_unreachable and self._arr_configured(media.media_type, request.is4k):
+        if self.arr_unreachable and self.arr_configured(media.media_type, request.is4k):
             request.status = REQUEST_FAILED
             self._touch(request)
             return
@@ -827,7 +827,7 @@ class FakeSeerr:
         if self._ensure_service(media, request.is4k) is not None:
             self._touch(media)
 
-    def _decline(self, request: RequestRecord, actor: int) -> None:
+    def decline_request(self, request: RequestRecord, actor: int) -> None:
         """``POST /request/{id}/decline`` and its effects on the media (notes §14, recorded).
 
         The season requests become DECLINED where ``traits.decline_marks_request_seasons``. A

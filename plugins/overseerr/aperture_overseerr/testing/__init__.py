@@ -1,10 +1,15 @@
 """Test helpers shipped with ``aperture_overseerr``: a stateful fake of the Seerr server family.
 
 ``FakeSeerr`` imitates Overseerr 1.34 (``"overseerr"``), Jellyseerr 2.7.3 (``"jellyseerr"``) and
-Seerr 3.1 (``"seerr"``) as ``shared/reference/seerr-api-notes.md`` describes them, traps included
-(unknown query parameters and unencoded reserved characters refused, 401 vs 403 bodies, 202 for
-"no seasons", 500 for unknown TMDB ids, the ``is4k``-absent duplicate trap, CSRF, …). Standard
-library + httpx only, so the CLI demo can start it::
+Seerr 3.1 (``"seerr"``) as ``shared/reference/seerr-api-notes.md`` describes them and as the
+recordings of the real servers in ``shared/reference/recorded/`` show them (``tests/
+test_recorded_replay.py`` replays every recorded folder against it): traps included (unknown
+query parameters and unencoded reserved characters refused, 401 vs 403 bodies, 202 for "no
+seasons", 500 for unknown TMDB ids, the ``is4k``-absent duplicate trap, CSRF, a non-numeric
+``X-Api-User`` never answered, …), the frozen ``updatedAt`` of Jellyseerr 2.6–2.7 and Seerr
+3.0–3.1 (``FakeSeerr("seerr", version="3.2.0")`` builds a release where it moves), whole-second
+timestamps, and the real effects of approve/decline. Standard library + httpx only, so the CLI
+demo can start it::
 
     fake = FakeSeerr("seerr")
     fake.add_title("movie", 603, "The Matrix")
@@ -13,21 +18,39 @@ library + httpx only, so the CLI demo can start it::
     with fake.serve() as base_url:          # real HTTP on 127.0.0.1
         ...
 
-Modules: ``fake_seerr`` (the class, state rules, transports), ``fake_routes`` (HTTP surface and
-JSON), ``fake_state`` (records), ``fake_flavours`` (the per-flavour table and constants).
+Modules, each importing only the ones before it: ``fake_flavours`` (the per-flavour and
+per-version traits, constants), ``fake_state`` (records), ``fake_protocol`` (what the HTTP layer
+needs of the server), ``fake_json`` (the entities' JSON, per context), ``fake_routes`` (HTTP
+surface, validator traps, authentication), ``fake_seerr`` (the class, state rules, transports).
 
 Approximations, by design: TMDB data is a tiny made-up catalogue; only the routes a request
-client uses exist (others answer the validator's 404/405); ``profileName``/``canRemove`` come
-from the fake's *arr switches, not real quality profiles; sessions (``connect.sid``) never
-authenticate; a deleted request resets only PENDING/PROCESSING media to UNKNOWN.
+client uses exist (others answer the validator's 404/405), so there is no webhook agent and no
+*arr settings API (``radarr``/``sonarr``/``arr_unreachable`` switches stand for them); a
+version other than the recorded one changes only the reported version and whether
+``updatedAt`` moves, every other trait stays the recorded version's; ``profileName``/
+``canRemove`` come from the fake's *arr switches, not real quality profiles; sessions
+(``connect.sid``) never authenticate; a deleted request resets only PENDING/PROCESSING media to
+UNKNOWN; changes the real server makes a moment later (a request turning COMPLETED after its
+media arrives) happen at once; the in-process transports raise ``httpx.ReadTimeout`` at once for
+a request the server never answers (``serve()`` holds the connection instead); the blocklist
+routes list and add only.
 """
 
-from .fake_flavours import FLAVOURS, Flavour, FlavourTraits
+from .fake_flavours import FLAVOURS, Flavour, FlavourTraits, flavour_traits
 from .fake_seerr import FakeSeerr
-from .fake_state import MediaRecord, RecordedCall, RequestRecord, SeasonRecord, TitleRecord, UserRecord
+from .fake_state import (
+    BlocklistRecord,
+    MediaRecord,
+    RecordedCall,
+    RequestRecord,
+    SeasonRecord,
+    TitleRecord,
+    UserRecord,
+)
 
 __all__ = [
     "FLAVOURS",
+    "BlocklistRecord",
     "FakeSeerr",
     "Flavour",
     "FlavourTraits",
@@ -37,4 +60,5 @@ __all__ = [
     "SeasonRecord",
     "TitleRecord",
     "UserRecord",
+    "flavour_traits",
 ]

@@ -4,11 +4,13 @@ This module owns the fake's state and its domain rules (request creation and its
 checks, approval, completion, quotas, download progress, faults, the clock) and the three ways
 to reach it: :meth:`FakeSeerr.handle` (a function), :meth:`FakeSeerr.transport` (an
 ``httpx.MockTransport``) and :meth:`FakeSeerr.serve` (real HTTP on a loopback port). The HTTP
-surface (routing, the OpenAPI validator's traps, authentication, JSON shapes) is in
-``fake_routes``; the per-flavour differences are in ``fake_flavours.FLAVOURS``.
+surface (routing, the OpenAPI validator's traps, authentication) is in ``fake_routes``, which
+this class composes; the JSON shapes are in ``fake_json``; the per-flavour and per-version
+differences are in ``fake_flavours``.
 
-Behaviour follows ``shared/reference/seerr-api-notes.md``; see the README of this package
-(``__init__``) for what is approximated.
+Behaviour follows ``shared/reference/seerr-api-notes.md`` (§14 above all) and the recordings of
+the real servers (``shared/reference/recorded/``); see the package docstring (``__init__``) for
+what is approximated.
 """
 
 from __future__ import annotations

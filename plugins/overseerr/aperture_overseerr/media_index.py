@@ -1,42 +1,99 @@
-"""A local index of the server's media table, so a Discovery page costs no TMDB round trips.
+"""A local mirror of the server's media table and of its open requests, kept up to date cheaply.
 
-The server's ``GET /media`` lists bare media rows (TMDB id, status, status4k, seasons,
-``downloadStatus``) from its database only (notes §6). :class:`MediaIndex` pages through it
-once (a *rebuild*), then keeps up with ``sort=modified`` (newest ``updatedAt`` first): an
-*incremental* refresh reads pages until it meets a row no newer than the newest it already
-had, which is one small call when nothing changed. A rebuild runs again every
-``rebuild_every`` seconds to forget rows deleted on the server (deletions leave no trace in
-``sort=modified``).
+A Discovery page costs no server call per card: :class:`MediaIndex` answers from its copy of
+``GET /media`` (TMDB id, status, status4k, seasons, ``downloadStatus``: database only, notes §6)
+and of the requests that can still change (:mod:`~aperture_overseerr.request_table`). It reads
+the whole table once (a *rebuild*, :mod:`~aperture_overseerr.table_reader`), then runs an
+*index check* when a lookup finds it older than ``max_staleness`` seconds (5) and on every
+polling cycle. A check sees, for any title (tracked or not, requested through Aperture or on the
+server's own site), a new request, an approval, a decline, a failure, a deletion and an arrival
+in the library, on every supported version, at a cost that does not depend on the library size:
 
-A rebuild reads a small first page alone (``first_page_size`` rows: it says how many rows there
-are, and it is quick, so the other pages start soon), then the other pages ``rebuild_concurrency``
-at a time, so the server prepares one page while the client parses another (10,000 rows: 11
-calls, about a third of the time of reading them one by one). Reading the first page first keeps
-the incremental refresh sound: a row created or modified while the rebuild runs moves to the top
-of ``sort=modified``, is newer than everything the first page held, and is picked up by the next
-incremental refresh. A rebuild also reads every row's
-``downloadStatus``, so it counts as a download-progress refresh.
+``GET /request/count`` (database only) moves whenever a request is created, approved, declined,
+fails, completes or is deleted, and whenever the media of an approved request becomes available
+(its ``processing``/``available`` numbers look at the media too, notes §8). Then, and only then,
+the requests are read again: the newest ones (``GET /request?sort=added`` down to the highest id
+known) and every open one (one by one with ``GET /request/{id}`` up to ``SMALL_BATCH``, else the
+``filter=unavailable`` and ``filter=failed`` lists, then one by one those that left them). Each
+request read brings its media row; a row from a request *list* has no seasons (trap 18) and
+never replaces a full row (:mod:`~aperture_overseerr.media_table`).
 
-Refreshes are single-flight: many lookups arriving together share one refresh.
-Timestamps from the server are only compared with each other, so a server whose clock is off
-does not confuse it.
+How the media rows themselves are watched depends on the server's ``updatedAt``, learned from
+the rows (:mod:`~aperture_overseerr.stamps`; "frozen" until a row shows it moving):
 
-Memory: rows are kept in one dict per media type keyed by TMDB id (no key tuples, no second
-index by local media id), and :meth:`~aperture_overseerr.models.MediaRow.parse` shares equal
-season entries and the media-type strings between rows: about 270 bytes per row, 100,000 rows
-in well under 50 MB (``make bench`` measures it).
+* **moving** (Overseerr, Jellyseerr < 2.6, Seerr after 3.1): ``GET /media?sort=modified`` read
+  down to the newest second seen before, that second included (stamps are whole seconds and
+  equal stamps come back in ascending id order, trap 17: a read that stopped at the first known
+  row of that second would miss a newer row of the same second). Two calls per check.
+* **frozen** (Jellyseerr 2.6 – 2.7, Seerr 3.0 – 3.1 on SQLite and PostgreSQL, trap 16):
+  ``sort=modified`` orders by creation there. Instead: the top of ``sort=added`` (new rows have
+  higher ids) and the two in-flight sets, ``filter=pending`` and ``filter=processing`` (small on
+  any server); a row that leaves them without a request read explaining it is read again with
+  ``GET /movie|tv/{id}``. Four calls per check.
+
+Both read the server's row count from those pages: when the table holds fewer rows than the
+index (a row was deleted) or more than the reads explain, the next check rebuilds. A rebuild
+also runs every ``rebuild_every`` seconds (15 min) and forgets what the checks cannot see: a
+title known to the server as unknown or removed that a library scan brings back without any
+request, on a server with frozen stamps.
+
+Download progress lives in the server's memory and never touches ``updatedAt`` (notes §7).
+``filter=processing`` carries it for every processing row (read each check when stamps are
+frozen, else every ``progress_every`` seconds by :meth:`MediaIndex.refresh_downloads`); approved
+open requests whose title the filter does not list (a 4K download of a title in the library, a
+new season of a partially available show: approval keeps such a show at status 4, trap 19) are
+read again themselves every ``progress_every`` seconds.
+
+Refreshes are single-flight: many lookups arriving together share one check. Timestamps from
+the server are only compared with each other, so a server whose clock is off does not confuse it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Coroutine, Iterable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
+
+from aperture_hookspecs import ApertureError
 
 from .client import SeerrClient
-from .models import MediaPage, MediaRow
+from .media_table import MediaTable
+from .models import (
+    MEDIA_PENDING,
+    MEDIA_PROCESSING,
+    REQUEST_APPROVED,
+    REQUEST_COMPLETED,
+    REQUEST_DECLINED,
+    MediaPage,
+    MediaRequest,
+    MediaRow,
+    RequestCounts,
+    RequestPage,
+)
+from .request_state import is_fulfilled
+from .request_table import RequestTable
+from .stamps import StampWatch
+from .table_reader import read_media_table
+
+log = logging.getLogger(__name__)
+
+#: up to this many requests are read one by one (``GET /request/{id}``), more from the lists
+SMALL_BATCH = 10
+LIST_PAGE = 100
+#: at most this many requests or titles are read one by one at once
+READ_CONCURRENCY = 8
+#: a rebuild the checks asked for (row counts that do not add up) waits at least this long
+REBUILD_BACKOFF = 60.0
+#: seconds after which the server's clock has certainly left a second it was in (stamps are
+#: whole seconds; one second, plus one for the client's and the server's clocks ticking apart)
+SECOND_DONE_AFTER = 2.0
+_IN_FLIGHT = {"pending": MEDIA_PENDING, "processing": MEDIA_PROCESSING}
+
+TitleKey = tuple[str, int]
 
 
 @dataclass(frozen=True)
@@ -48,18 +105,30 @@ class Refresh:
     calls: int
 
 
+@dataclass
+class _Round:
+    """What one refresh did so far: calls made, rows changed, titles read afresh."""
+
+    calls: int = 0
+    changed: dict[TitleKey, MediaRow] = field(default_factory=dict)
+    fresh: set[TitleKey] = field(default_factory=set)
+    #: a row appeared, or its status or seasons changed (download progress aside)
+    media_moved: bool = False
+
+
 class MediaIndex:
-    """The media table by ``(media_type, tmdb_id)``."""
+    """The media table by ``(media_type, tmdb_id)`` and the open requests (module docstring)."""
 
     def __init__(
         self,
         *,
         page_size: int = 1000,
         first_page_size: int = 250,
-        incremental_page_size: int = 50,
+        incremental_page_size: int = 20,
         rebuild_concurrency: int = 4,
         max_staleness: float = 5.0,
         rebuild_every: float = 900.0,
+        progress_every: float = 60.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.page_size = page_size
@@ -68,40 +137,65 @@ class MediaIndex:
         self.rebuild_concurrency = rebuild_concurrency
         self.max_staleness = max_staleness
         self.rebuild_every = rebuild_every
+        self.progress_every = progress_every
         self._clock = clock
-        self._rows: dict[str, dict[int, MediaRow]] = {}
-        self._newest: datetime | None = None
+        self.table = MediaTable()
+        self.requests = RequestTable()
+        self.stamps = StampWatch()
+        self._counts: RequestCounts | None = None
+        self._in_flight: dict[str, set[TitleKey]] = {name: set() for name in _IN_FLIGHT}
+        #: moving stamps: the newest ``updatedAt`` read from ``sort=modified``, when it was first
+        #: read, and whether its second has been read again since it certainly ended
+        self._newest_stamp: datetime | None = None
+        self._newest_stamp_at = 0.0
+        self._newest_second_done = False
+        #: the highest media id and request id read from the top of ``sort=added``: only those
+        #: reads move them, so a row read elsewhere (a set, a request) hides no row created before it
+        self._newest_media_id = 0
+        self._newest_request_id = 0
+        #: frozen stamps: titles that left the in-flight sets in this check
+        self._left: set[TitleKey] = set()
         self._built_at: float | None = None
+        self._rebuild_wanted_at: float | None = None
+        self._last_rebuild_request: float | None = None
         self._checked_at: float | None = None
         self._inflight: asyncio.Future[Refresh] | None = None
         self._downloads_at: float | None = None
         self._downloads_inflight: asyncio.Future[None] | None = None
+        self._open_progress_at: float | None = None
+        #: called with each request found new, changed or deleted (the runtime forgets that
+        #: user's cached own requests, so their Declined/Failed badge follows at once)
+        self.on_request_change: Callable[[MediaRequest], None] | None = None
+
+    # -- reading -----------------------------------------------------------------------------
 
     def __len__(self) -> int:
-        return sum(len(table) for table in self._rows.values())
+        return len(self.table)
 
     def get(self, media_type: str, tmdb_id: int) -> MediaRow | None:
-        table = self._rows.get(media_type)
-        return table.get(tmdb_id) if table is not None else None
+        return self.table.get(media_type, tmdb_id)
 
-    def _put(self, row: MediaRow) -> None:
-        self._rows.setdefault(row.media_type, {})[row.tmdb_id] = row
+    def open_requests(self, media_type: str, tmdb_id: int) -> tuple[MediaRequest, ...]:
+        """The title's requests by anyone that are still open (pending, approved and not yet
+        fulfilled, failed), both 4K flags, oldest first, each with its requested ``seasons``."""
+        return self.requests.for_title(media_type, tmdb_id)
 
-    def offer(self, row: MediaRow) -> None:
-        """Keep ``row``, read elsewhere just now (say embedded in a request), unless the index has
-        a newer one. Download progress does not move ``updatedAt``, so an equally new row wins."""
-        known = self.get(row.media_type, row.tmdb_id)
-        if (
-            known is None
-            or known.updated_at is None
-            or row.updated_at is None
-            or row.updated_at >= known.updated_at
-        ):
-            self._put(row)
+    def request(self, request_id: int) -> MediaRequest | None:
+        """The last reading of an open or watched request."""
+        return self.requests.get(request_id)
+
+    def request_deleted(self, request_id: int) -> bool:
+        """Was this watched request found deleted on the server?"""
+        return self.requests.is_deleted(request_id)
 
     @property
     def is_built(self) -> bool:
         return self._built_at is not None
+
+    def offer(self, row: MediaRow) -> None:
+        """Keep ``row``, read elsewhere just now (say embedded in a request), unless the index has
+        a newer one; a row without seasons keeps the known seasons."""
+        self._offer(row)
 
     def mark_stale(self) -> None:
         """Make the next :meth:`refresh` call the server (after a write that changed media)."""
@@ -111,38 +205,11 @@ class MediaIndex:
         now = self._clock()
         return self._checked_at is None or now - self._checked_at >= self.max_staleness
 
-    async def refresh_downloads(self, client: SeerrClient, *, max_age: float) -> bool:
-        """Re-read download progress of PROCESSING titles if older than ``max_age`` seconds.
+    def watch(self, request_ids: Iterable[int]) -> None:
+        """Keep these requests (the ones a poller tracks) up to date even when they close."""
+        self.requests.watch(request_ids)
 
-        Progress lives in the server's memory and does not touch ``updatedAt`` (notes §7), so the
-        incremental refresh cannot see it; ``GET /media?filter=processing`` returns every
-        processing row with its ``downloadStatus`` in one cheap call. (The filter looks at
-        ``status`` only: the poller reads tracked 4K downloads through their requests and
-        passes their rows to :meth:`offer`; others wait for the periodic rebuild.) Single-flight;
-        returns whether it called the server.
-        """
-        now = self._clock()
-        if self._downloads_at is not None and now - self._downloads_at < max_age:
-            return False
-        if self._downloads_inflight is None:
-            self._downloads_inflight = asyncio.ensure_future(self._read_downloads(client, now))
-            self._downloads_inflight.add_done_callback(self._clear_downloads_inflight)
-        await asyncio.shield(self._downloads_inflight)
-        return True
-
-    def _clear_downloads_inflight(self, _: asyncio.Future[None]) -> None:
-        self._downloads_inflight = None
-
-    async def _read_downloads(self, client: SeerrClient, started: float) -> None:
-        skip = 0
-        while True:
-            page = await client.media(take=self.page_size, skip=skip, sort="modified", filter="processing")
-            for row in page.results:
-                self.offer(row)
-            skip += len(page.results)
-            if len(page.results) < self.page_size or skip >= page.page_info.results:
-                break
-        self._downloads_at = started
+    # -- refreshing ----------------------------------------------------------------------------
 
     async def refresh(self, client: SeerrClient, *, force: bool = False) -> Refresh:
         """Bring the index up to date (rebuild if due); concurrent callers share one refresh."""
@@ -158,81 +225,451 @@ class MediaIndex:
 
     async def _refresh(self, client: SeerrClient) -> Refresh:
         now = self._clock()
+        round_ = _Round()
+        rebuilt = self._rebuild_due(now)
+        if rebuilt:
+            await self._rebuild(client, round_, now)
+        else:
+            await self._check(client, round_, now)
+        await self._read_unknown_watched(client, round_)
+        await self._refresh_open_progress(client, round_, now)
+        self._checked_at = now
+        return Refresh(tuple(round_.changed.values()), rebuilt=rebuilt, calls=round_.calls)
+
+    def _rebuild_due(self, now: float) -> bool:
         if self._built_at is None or now - self._built_at >= self.rebuild_every:
-            return await self._rebuild(client, now)
-        return await self._incremental(client, now)
+            return True
+        return self._rebuild_wanted_at is not None and now >= self._rebuild_wanted_at
 
-    async def _rebuild(self, client: SeerrClient, started: float) -> Refresh:
-        take = self.page_size
-        first = await client.media(take=self.first_page_size, skip=0, sort="modified")
-        pages = [first]
-        skip = len(first.results)
-        if len(first.results) == self.first_page_size and first.page_info.results > skip:
-            limit = asyncio.Semaphore(max(1, self.rebuild_concurrency))
-
-            async def read(offset: int) -> MediaPage:
-                async with limit:
-                    return await client.media(take=take, skip=offset, sort="modified")
-
-            offsets = range(skip, first.page_info.results, take)
-            pages += await asyncio.gather(*(read(offset) for offset in offsets))
-            skip = offsets[-1] + len(pages[-1].results)
-            last = pages[-1]
-            # the table grew while it was being read: go on one page at a time to a short page
-            while len(last.results) == take and skip < last.page_info.results:
-                last = await client.media(take=take, skip=skip, sort="modified")
-                pages.append(last)
-                skip += len(last.results)
-        rows: dict[str, dict[int, MediaRow]] = {}
-        newest: datetime | None = None
-        for page in pages:
-            for row in page.results:
-                table = rows.setdefault(row.media_type, {})
-                if row.tmdb_id not in table:
-                    table[row.tmdb_id] = row
-                if row.updated_at and (newest is None or row.updated_at > newest):
-                    newest = row.updated_at
-        changed = tuple(
-            row
-            for media_type, table in rows.items()
-            for tmdb_id, row in table.items()
-            if self.get(media_type, tmdb_id) != row
+    def _want_rebuild(self, why: str) -> None:
+        """Rebuild at the next refresh, but not more often than every ``REBUILD_BACKOFF`` seconds."""
+        now = self._clock()
+        last = self._last_rebuild_request
+        self._rebuild_wanted_at = (
+            now if last is None or now - last >= REBUILD_BACKOFF else last + REBUILD_BACKOFF
         )
-        self._rows = rows
-        self._newest = newest
-        self._built_at = self._checked_at = started
-        self._downloads_at = started  # every row's downloadStatus was just read
-        return Refresh(changed, rebuilt=True, calls=len(pages))
+        self._last_rebuild_request = now
+        log.info("the media index will be read again in full: %s", why)
 
-    async def _incremental(self, client: SeerrClient, started: float) -> Refresh:
-        changed: list[MediaRow] = []
-        skip = calls = 0
-        take = self.incremental_page_size
+    # -- rebuild -------------------------------------------------------------------------------
+
+    async def _rebuild(self, client: SeerrClient, round_: _Round, started: float) -> None:
+        # What moves after these three reads shows up at the next check: a count that differs,
+        # a row above the newest id, a row stamped at or after the newest stamp.
+        counts, newest_modified, newest_request = await asyncio.gather(
+            client.request_counts(),
+            client.media(take=1, skip=0, sort="modified"),
+            client.requests_page([("take", 1), ("skip", 0), ("filter", "all"), ("sort", "added")]),
+        )
+        round_.calls += 3
+        reading, open_requests = await asyncio.gather(
+            read_media_table(
+                client,
+                page_size=self.page_size,
+                first_page_size=self.first_page_size,
+                concurrency=self.rebuild_concurrency,
+            ),
+            self._read_open_lists(client, round_),
+        )
+        round_.calls += reading.calls
+        for row in self.table.replace_all(reading.rows):
+            round_.changed[(row.media_type, row.tmdb_id)] = row
+        round_.fresh.update((row.media_type, row.tmdb_id) for row in reading.rows)
+        for name, status in _IN_FLIGHT.items():
+            self._in_flight[name] = {(r.media_type, r.tmdb_id) for r in self.table if r.status == status}
+        stamps = [row.updated_at for row in newest_modified.results if row.updated_at]
+        self._newest_stamp = max(stamps) if stamps else None
+        self._newest_stamp_at, self._newest_second_done = started, False
+        self._newest_media_id = reading.newest_id
+        self._newest_request_id = max([r.id for r in newest_request.results] + [self._newest_request_id])
+        before = {request.id: request for request in self.requests.open_requests()}
+        self.requests.clear_open()
+        for request in open_requests:
+            self._keep(request, round_, before.get(request.id))
+        # open before, not in the lists now: closed (or deleted) meanwhile; read them again
+        await self._read_by_id(client, before.keys() - {r.id for r in open_requests}, round_)
+        self._counts = counts
+        self._built_at = started
+        self._rebuild_wanted_at = None
+        self._downloads_at = started  # every row's downloadStatus was just read
+        if not reading.complete:
+            self._want_rebuild("the table kept changing while it was read")
+
+    async def _read_open_lists(self, client: SeerrClient, round_: _Round) -> list[MediaRequest]:
+        """Every open request: ``filter=unavailable`` (pending, or approved and not available)
+        and ``filter=failed``, page by page."""
+        lists = await asyncio.gather(
+            *(self._read_list(client, name, round_) for name in ("unavailable", "failed"))
+        )
+        return [request for found in lists for request in found]
+
+    async def _read_list(self, client: SeerrClient, filter_name: str, round_: _Round) -> list[MediaRequest]:
+        found: list[MediaRequest] = []
+        skip = 0
         while True:
-            page = await client.media(take=take, skip=skip, sort="modified")
-            calls += 1
+            page = await self._request_page(client, round_, filter_name, skip, LIST_PAGE, sort="added")
+            found += page.results
+            skip += len(page.results)
+            if len(page.results) < LIST_PAGE or skip >= page.page_info.results:
+                return found
+
+    async def _request_page(
+        self, client: SeerrClient, round_: _Round, filter_name: str, skip: int, take: int, *, sort: str
+    ) -> RequestPage:
+        round_.calls += 1
+        return await client.requests_page(
+            [("take", take), ("skip", skip), ("filter", filter_name), ("sort", sort)]
+        )
+
+    # -- the index check ---------------------------------------------------------------------------
+
+    async def _check(self, client: SeerrClient, round_: _Round, now: float) -> None:
+        if self.stamps.frozen:
+            counts, total = await self._check_frozen(client, round_, now)
+        else:
+            counts, total = await asyncio.gather(
+                client.request_counts(), self._read_modified(client, round_, now)
+            )
+            round_.calls += 1
+        # A media row that appeared or changed status means requests moved too, even when the
+        # counts add up to the same numbers (one request deleted, another created meanwhile).
+        if counts != self._counts or round_.media_moved:
+            await self._reconcile_requests(client, round_)
+            self._counts = counts
+        if self.stamps.frozen:
+            await self._read_rows_that_left(client, round_)
+        if total != len(self.table):
+            self._want_rebuild(f"the server has {total} media rows, the index {len(self.table)}")
+
+    async def _check_frozen(
+        self, client: SeerrClient, round_: _Round, now: float
+    ) -> tuple[RequestCounts, int]:
+        """Counts, new rows (``sort=added``) and the in-flight sets; returns the counts and the
+        server's row count."""
+        counts, total, pending, processing = await asyncio.gather(
+            client.request_counts(),
+            self._read_new_rows(client, round_),
+            self._read_set(client, "pending", round_),
+            self._read_set(client, "processing", round_),
+        )
+        round_.calls += 1
+        self._left = set()
+        for name, rows in (("pending", pending), ("processing", processing)):
+            keys = {(row.media_type, row.tmdb_id) for row in rows}
+            self._left |= self._in_flight[name] - keys
+            self._in_flight[name] = keys
+            for row in rows:
+                self._offer(row, round_)
+        self._left -= {key for name in _IN_FLIGHT for key in self._in_flight[name]}
+        self._downloads_at = now  # filter=processing carries every processing row's progress
+        return counts, total
+
+    async def _read_new_rows(self, client: SeerrClient, round_: _Round) -> int:
+        """Rows above the highest id known (``sort=added``, newest first); the server's row count."""
+        known_max = self._newest_media_id
+        skip, take = 0, self.incremental_page_size
+        while True:
+            page = await self._media_page(client, round_, take=take, skip=skip, sort="added")
+            new = [row for row in page.results if row.id > known_max]
+            for row in new:
+                self._offer(row, round_)
+                self._newest_media_id = max(self._newest_media_id, row.id)
+            skip += len(page.results)
+            if len(new) < len(page.results) or len(page.results) < take or skip >= page.page_info.results:
+                return page.page_info.results
+            take = min(take * 4, self.page_size)
+
+    async def _read_set(self, client: SeerrClient, filter_name: str, round_: _Round) -> list[MediaRow]:
+        rows: list[MediaRow] = []
+        skip = 0
+        while True:
+            page = await self._media_page(client, round_, take=self.page_size, skip=skip, filter=filter_name)
+            rows += page.results
+            skip += len(page.results)
+            if len(page.results) < self.page_size or skip >= page.page_info.results:
+                return rows
+
+    async def _read_modified(self, client: SeerrClient, round_: _Round, now: float) -> int:
+        """Moving stamps: rows stamped after the newest stamp seen; the server's row count.
+
+        Stamps are whole seconds and equal stamps come back in ascending id order (trap 17), so
+        a row changed later in the newest second can follow rows already read: that second is
+        read again until a check that starts :data:`SECOND_DONE_AFTER` seconds after the one
+        that first saw it (by then the server's clock has left that second, and nothing can be
+        stamped with it any more); after that the read stops at it.
+        """
+        newest, done = self._newest_stamp, self._newest_second_done
+        skip, take = 0, self.incremental_page_size
+        moved = False
+        while True:
+            page = await self._media_page(client, round_, take=take, skip=skip, sort="modified")
             reached_known = False
             for row in page.results:
-                known = self.get(row.media_type, row.tmdb_id) == row
                 stamp = row.updated_at
-                if (
-                    self._newest is not None
-                    and stamp is not None
-                    and (stamp < self._newest or (stamp == self._newest and known))
-                ):
-                    # older than the newest row seen, or as old and unchanged (many rows share a
-                    # millisecond after a bulk import): everything below was seen before
+                known_second = stamp == newest and done
+                if newest is not None and stamp is not None and (stamp < newest or known_second):
                     reached_known = True
                     break
-                if not known:
-                    changed.append(row)
+                self._offer(row, round_)
+                if stamp and (self._newest_stamp is None or stamp > self._newest_stamp):
+                    self._newest_stamp, moved = stamp, True
             skip += len(page.results)
             if reached_known or len(page.results) < take or skip >= page.page_info.results:
                 break
             take = min(take * 4, self.page_size)
-        for row in changed:
-            self._put(row)
-            if row.updated_at and (self._newest is None or row.updated_at > self._newest):
-                self._newest = row.updated_at
-        self._checked_at = started
-        return Refresh(tuple(changed), rebuilt=False, calls=calls)
+        if moved:
+            self._newest_stamp_at, self._newest_second_done = now, False
+        elif now - self._newest_stamp_at >= SECOND_DONE_AFTER:
+            self._newest_second_done = True
+        return page.page_info.results
+
+    async def _media_page(
+        self,
+        client: SeerrClient,
+        round_: _Round,
+        *,
+        take: int,
+        skip: int,
+        sort: str = "added",
+        filter: str | None = None,
+    ) -> MediaPage:
+        round_.calls += 1
+        return await client.media(take=take, skip=skip, sort=sort, filter=filter)
+
+    async def _read_rows_that_left(self, client: SeerrClient, round_: _Round) -> None:
+        """Frozen stamps: titles that left the in-flight sets and that no request read explained."""
+        left = self._left - round_.fresh
+        self._left = set()
+        if len(left) > SMALL_BATCH:
+            self._want_rebuild(f"{len(left)} titles left the pending and processing sets at once")
+            return
+        await _bounded(self._read_title(client, key, round_) for key in sorted(left))
+
+    async def _read_title(self, client: SeerrClient, key: TitleKey, round_: _Round) -> None:
+        """One title's media row from ``GET /movie|tv/{id}`` (TMDB-backed; only for a few titles)."""
+        media_type, tmdb_id = key
+        round_.calls += 1
+        try:
+            details = await client.title_details(media_type, tmdb_id)
+        except ApertureError as error:
+            log.info("could not read %s %s again (%s); the next rebuild will", media_type, tmdb_id, error)
+            self._want_rebuild(f"{media_type} {tmdb_id} could not be read")
+            return
+        info = details.value.get("mediaInfo")
+        round_.fresh.add(key)
+        if not isinstance(info, dict):
+            gone = self.table.remove(media_type, tmdb_id)  # the server forgot the title
+            if gone is not None:
+                round_.changed[key] = gone
+            return
+        where = f"GET /api/v1/{media_type}/{{id}}.mediaInfo"
+        self._offer(MediaRow.parse(info, where), round_)
+        # the title's requests are all listed there: an open one that is missing was deleted
+        listed = {item.get("id") for item in info.get("requests") or () if isinstance(item, dict)}
+        missing = {r.id for r in self.requests.for_title(media_type, tmdb_id) if r.id not in listed}
+        await self._read_by_id(client, missing, round_)
+
+    # -- requests --------------------------------------------------------------------------------
+
+    async def _reconcile_requests(self, client: SeerrClient, round_: _Round) -> None:
+        """The counts moved: read the new requests and every open or watched one again."""
+        new = await self._read_new_requests(client, round_)
+        again = self.requests.open_ids() | self._watched_open()
+        await self._read_again(client, again - {r.id for r in new}, round_)
+
+    def _watched_open(self) -> set[int]:
+        """Watched requests whose last reading could still change."""
+        result = set()
+        for request_id in self.requests.watched():
+            request = self.requests.get(request_id)
+            if request is not None and request.status not in (REQUEST_DECLINED, REQUEST_COMPLETED):
+                result.add(request_id)
+        return result
+
+    async def _read_new_requests(self, client: SeerrClient, round_: _Round) -> list[MediaRequest]:
+        """Requests above the highest id known (``sort=added``, newest first)."""
+        known_max = self._newest_request_id
+        new: list[MediaRequest] = []
+        skip, take = 0, SMALL_BATCH * 2
+        while True:
+            page = await self._request_page(client, round_, "all", skip, take, sort="added")
+            fresh = [request for request in page.results if request.id > known_max]
+            new += fresh
+            self._newest_request_id = max([self._newest_request_id] + [r.id for r in fresh])
+            skip += len(page.results)
+            if len(fresh) < len(page.results) or len(page.results) < take or skip >= page.page_info.results:
+                break
+            take = LIST_PAGE
+        for request in new:
+            self._keep(request, round_)
+        return new
+
+    async def _read_again(self, client: SeerrClient, request_ids: set[int], round_: _Round) -> None:
+        """Read these requests again: one by one when few, else from the open lists first."""
+        if len(request_ids) > SMALL_BATCH:
+            listed = await self._read_open_lists(client, round_)
+            for request in listed:
+                self._keep(request, round_)
+            request_ids = request_ids - {request.id for request in listed}
+        await self._read_by_id(client, request_ids, round_)
+
+    async def _read_by_id(self, client: SeerrClient, request_ids: Iterable[int], round_: _Round) -> None:
+        async def read(request_id: int) -> None:
+            round_.calls += 1
+            request = await client.get_request(request_id)
+            if request is not None:
+                self._keep(request, round_)
+                return
+            gone = self.requests.deleted(request_id)
+            if gone is not None and self.on_request_change is not None:
+                self.on_request_change(gone)
+            if gone is not None and gone.media is not None:
+                key = (gone.media_type, gone.media.tmdb_id)
+                if key not in round_.fresh and not self.requests.for_title(*key):
+                    await self._read_title(client, key, round_)  # a deleted request resets its media
+
+        await _bounded(read(request_id) for request_id in sorted(request_ids))
+
+    async def read_watched(self, client: SeerrClient) -> None:
+        """Read the watched requests never read yet (without a whole index check)."""
+        if self.requests.unknown_watched():
+            await self._read_unknown_watched(client, _Round())
+
+    async def _read_unknown_watched(self, client: SeerrClient, round_: _Round) -> None:
+        """Watched requests never read yet (a poller's first cycle, or after a restart)."""
+        unknown = self.requests.unknown_watched()
+        if len(unknown) > SMALL_BATCH:
+            await self._scan_requests_down_to(client, min(unknown), unknown, round_)
+            unknown = self.requests.unknown_watched()
+        await self._read_by_id(client, unknown, round_)
+
+    async def _scan_requests_down_to(
+        self, client: SeerrClient, lowest: int, wanted: set[int], round_: _Round
+    ) -> None:
+        """Page through every request, newest first, down to id ``lowest``, keeping ``wanted`` ones."""
+        skip = 0
+        while True:
+            page = await self._request_page(client, round_, "all", skip, LIST_PAGE, sort="added")
+            for request in page.results:
+                if request.id in wanted:
+                    self._keep(request, round_)
+            skip += len(page.results)
+            ids = [request.id for request in page.results]
+            if not ids or min(ids) <= lowest or len(ids) < LIST_PAGE or skip >= page.page_info.results:
+                return
+
+    async def _refresh_open_progress(self, client: SeerrClient, round_: _Round, now: float) -> None:
+        """Approved open requests whose title ``filter=processing`` does not list (its regular
+        status is not processing: a 4K download, a new season of a partially available show):
+        read them again every ``progress_every`` seconds for their ``downloadStatus``."""
+        if self._open_progress_at is not None and now - self._open_progress_at < self.progress_every:
+            return
+        unseen = [
+            request.id
+            for request in self.requests.open_requests()
+            if request.status == REQUEST_APPROVED and self._regular_status(request) != MEDIA_PROCESSING
+        ]
+        self._open_progress_at = now
+        if not unseen:
+            return
+        if len(unseen) <= SMALL_BATCH:
+            await self._read_by_id(client, unseen, round_)
+            return
+        skip = 0
+        while True:  # approved, media not available (status4k for 4K requests)
+            page = await self._request_page(client, round_, "processing", skip, LIST_PAGE, sort="added")
+            for request in page.results:
+                self._keep(request, round_)
+            skip += len(page.results)
+            if len(page.results) < LIST_PAGE or skip >= page.page_info.results:
+                return
+
+    def _regular_status(self, request: MediaRequest) -> int | None:
+        if request.media is None:
+            return None
+        row = self.table.get(request.media_type, request.media.tmdb_id)
+        return (row or request.media).status
+
+    # -- keeping what was read -----------------------------------------------------------------
+
+    def _keep(self, request: MediaRequest, round_: _Round, earlier: MediaRequest | None = None) -> None:
+        """A request read just now: its media row joins the table, the request the request table.
+
+        ``earlier`` is the reading before this one when the table no longer has it (a rebuild)."""
+        media = request.media
+        if media is not None:
+            self._offer(media, round_)
+            media = self.table.get(media.media_type, media.tmdb_id) or media
+        is_open = request.status not in (REQUEST_DECLINED, REQUEST_COMPLETED) and not (
+            request.status == REQUEST_APPROVED and is_fulfilled(request, media)
+        )
+        previous = self.requests.put(request, is_open=is_open) or earlier
+        changed = previous is None or previous.status != request.status or previous.seasons != request.seasons
+        if previous is not None:
+            self.stamps.observe(previous.updated_at, request.updated_at, changed)
+        if changed and self.on_request_change is not None:
+            self.on_request_change(request)
+
+    def _offer(self, row: MediaRow, round_: _Round | None = None) -> None:
+        known = self.table.get(row.media_type, row.tmdb_id)
+        kept = self.table.put(row)
+        key = (row.media_type, row.tmdb_id)
+        moved = known is None or known.id != row.id or _content_changed(known, row)
+        if known is not None and known.id == row.id:
+            self.stamps.observe(known.updated_at, row.updated_at, moved)
+        if round_ is not None:
+            round_.fresh.add(key)
+            round_.media_moved |= moved
+            if kept is not None:
+                round_.changed[key] = kept
+
+    # -- download progress -------------------------------------------------------------------------
+
+    async def refresh_downloads(self, client: SeerrClient, *, max_age: float) -> bool:
+        """Re-read download progress of PROCESSING titles if older than ``max_age`` seconds.
+
+        ``GET /media?filter=processing`` returns every processing row with its
+        ``downloadStatus`` in one cheap call (with frozen stamps every index check reads it
+        anyway). Single-flight; returns whether it called the server.
+        """
+        now = self._clock()
+        if self._downloads_at is not None and now - self._downloads_at < max_age:
+            return False
+        if self.stamps.frozen and self._downloads_at is not None and self._downloads_at == self._checked_at:
+            return False  # the index check that just ran read them (at most max_staleness ago)
+        if self._downloads_inflight is None:
+            self._downloads_inflight = asyncio.ensure_future(self._read_downloads(client, now))
+            self._downloads_inflight.add_done_callback(self._clear_downloads_inflight)
+        await asyncio.shield(self._downloads_inflight)
+        return True
+
+    def _clear_downloads_inflight(self, _: asyncio.Future[None]) -> None:
+        self._downloads_inflight = None
+
+    async def _read_downloads(self, client: SeerrClient, started: float) -> None:
+        round_ = _Round()
+        for row in await self._read_set(client, "processing", round_):
+            self._offer(row)
+        self._downloads_at = started
+
+
+def _content_changed(before: MediaRow, after: MediaRow) -> bool:
+    """Did what moves ``updatedAt`` change (statuses; seasons where both readings have them)?
+    Download progress never moves it."""
+    if (before.status, before.status4k) != (after.status, after.status4k):
+        return True
+    return before.seasons_known and after.seasons_known and before.seasons != after.seasons
+
+
+async def _bounded(calls: Iterable[Coroutine[Any, Any, None]], limit: int = READ_CONCURRENCY) -> None:
+    """Await these coroutines, at most ``limit`` at once."""
+    gate = asyncio.Semaphore(limit)
+
+    async def run(call: Coroutine[Any, Any, None]) -> None:
+        async with gate:
+            await call
+
+    await asyncio.gather(*(run(call) for call in calls))
+
+
+__all__: Sequence[str] = ("SMALL_BATCH", "MediaIndex", "Refresh")

@@ -12,7 +12,6 @@ from aperture_hookspecs import RequestState
 from .availability import progress_of
 from .models import (
     MEDIA_AVAILABLE,
-    MEDIA_PROCESSING,
     REQUEST_APPROVED,
     REQUEST_COMPLETED,
     REQUEST_DECLINED,
@@ -60,8 +59,10 @@ def state_of(request: MediaRequest, media: MediaRow | None) -> RequestState:
         return RequestState.PENDING
     if is_fulfilled(request, media):
         return RequestState.AVAILABLE
-    if media is not None and media.status_for(request.is_4k) == MEDIA_PROCESSING:
-        seasons = requested_seasons(request) or None
-        if progress_of(media.downloads_for(request.is_4k), seasons):
-            return RequestState.PROCESSING
+    # downloading, whatever the media status says: approving a new season of a partially
+    # available show leaves the show at PARTIALLY_AVAILABLE (notes §12 trap 19)
+    if media is not None and progress_of(
+        media.downloads_for(request.is_4k), requested_seasons(request) or None
+    ):
+        return RequestState.PROCESSING
     return RequestState.APPROVED

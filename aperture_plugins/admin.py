@@ -27,7 +27,7 @@ import asyncio
 import platform
 import random
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
@@ -328,11 +328,24 @@ def _known_secrets(host: PluginHost, store: SettingsStore | None) -> frozenset[s
 
 
 def diagnostics(host: PluginHost) -> dict[str, Any]:
-    """Everything useful for a bug report, with secrets redacted."""
+    """Everything useful for a bug report, with secrets redacted.
+
+    A damaged file of the data directory does not stop it: what could not be read is left
+    out, and ``problems`` says what and why (the same errors the other commands raise).
+    """
     host.load()
     store = host.settings if isinstance(host.settings, SettingsStore) else None
+    problems: list[dict[str, Any]] = []
+
+    def attempt(what: str, default: Any, read: Callable[[], Any]) -> Any:
+        try:
+            return read()
+        except ApertureError as error:
+            problems.append({"while": what, **error.to_dict()})
+            return default
+
     providers = []
-    for status in host.providers():
+    for status in attempt("reading config.toml", [], host.providers):
         name = status.record.name
         entry = status.to_dict()
         try:
@@ -350,15 +363,19 @@ def diagnostics(host: PluginHost) -> dict[str, Any]:
         },
         "data_dir": str(host.data_dir),
         "master_key_source": SECRET_KEY_ENV if store and store.secrets.from_environment else "key file",
-        "active": host.active_provider().name,
-        "active_problem": host.active_problem(),
+        "active": attempt("choosing the active provider", None, lambda: host.active_provider().name),
+        "active_problem": attempt("choosing the active provider", None, host.active_problem),
         "providers": providers,
         "plugins": [
             {"name": r.name, "origin": r.origin, "version": r.version, "hooks": list(r.hooks)}
             for r in host.observers()
         ],
         "broken": [b.to_dict() for b in host.broken],
-        "last_errors": store.last_errors() if store else [],
-        "schema_version": store.schema_version if store else None,
+        "last_errors": attempt("reading the last errors", [], store.last_errors) if store else [],
+        "schema_version": attempt("reading the schema version", None, lambda: store.schema_version)
+        if store
+        else None,
+        "problems": problems,
     }
-    return redact(document, frozenset(), _known_secrets(host, store))
+    known = attempt("reading the stored secrets", frozenset(), lambda: _known_secrets(host, store))
+    return redact(document, frozenset(), known)

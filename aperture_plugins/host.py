@@ -244,6 +244,17 @@ class PluginHost:
         self._follow_config()
         self._follow_settings()
 
+    def _settings_change_token(self) -> object:
+        """The store's change counter (``None`` if the source has none or cannot be read)."""
+        change_token = getattr(self.settings, "change_token", None)
+        if change_token is None:
+            return None  # settings kept in this process only: set_settings retires what it changes
+        try:
+            return change_token()
+        except Exception as failure:  # a damaged store: compare again, the operation will say why
+            log.debug("Cannot read the store's change counter: %s", failure)
+            return None
+
     def _follow_config(self) -> None:
         if self._config is not None:
             known = self._config.stamp
@@ -266,14 +277,9 @@ class PluginHost:
                 self._retire(name)
 
     def _follow_settings(self) -> None:
-        change_token = getattr(self.settings, "change_token", None)
-        if change_token is None:
-            return  # settings kept in this process only: set_settings retires what it changes
-        try:
-            token = change_token()
-        except Exception as failure:  # a damaged store: start over, the operation will say why
-            log.debug("Cannot read the store's change counter: %s", failure)
-            token = None
+        if not self._contexts:
+            return  # nothing built from the settings yet (the store is not even opened)
+        token = self._settings_change_token()
         if token is not None and token == self._change_token:
             return
         self._change_token = token
@@ -488,6 +494,8 @@ class PluginHost:
         if context is not None:
             return context
         schema = self.settings_schema(record.name)
+        if self._change_token is None:  # taken before reading, so no later change goes unseen
+            self._change_token = self._settings_change_token()
         raw = self.settings.get(record.name)
         title = record.info.title if record.info else record.name
         try:

@@ -52,6 +52,12 @@ class StoreDamagedError(DataFileError):
     code = "store_damaged"
 
 
+class StoreTooNewError(DataFileError):
+    """``aperture.db`` was written by a newer version of aperture-plugins (a newer schema)."""
+
+    code = "store_too_new"
+
+
 class ReadOnlyError(DataFileError):
     """A file or the data directory cannot be written (permissions, a read-only mount)."""
 

@@ -67,7 +67,14 @@ from .event_log import (
     holder_is_gone,
     utc_text,
 )
-from .file_errors import DataFileError, ReadOnlyError, from_os_error, from_sqlite_error, read_only_hints
+from .file_errors import (
+    DataFileError,
+    ReadOnlyError,
+    StoreTooNewError,
+    from_os_error,
+    from_sqlite_error,
+    read_only_hints,
+)
 from .secrets import (
     KEY_FILE_NAME,
     KeyMismatchError,
@@ -324,9 +331,10 @@ class SettingsStore:
         if version == len(MIGRATIONS):
             return
         if version > len(MIGRATIONS):
-            raise ApertureError(
+            raise StoreTooNewError(
                 f"{self.path} was written by a newer version of aperture-plugins "
                 f"(schema {version}; this version knows {len(MIGRATIONS)})",
+                file_name=self.path.name,
                 hints=("Upgrade aperture-plugins, or restore the data directory from a backup",),
             )
         if read_only:

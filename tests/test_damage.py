@@ -38,6 +38,7 @@ from aperture_hookspecs import ApertureUser, MediaRef, RequestState
 from aperture_overseerr.testing import FakeSeerr
 from aperture_plugins import store as store_module
 from aperture_plugins.cli import main
+from aperture_plugins.file_errors import StoreBusyError
 from aperture_plugins.host import PluginHost
 from aperture_plugins.store import SettingsStore
 
@@ -140,6 +141,33 @@ def test_a_reader_does_not_wait_for_another_process_holding_the_write_lock(confi
         writer.execute("ROLLBACK")
         writer.close()
     assert code == 0 and document["settings"]["api_key"].startswith("••••")
+
+
+async def test_a_database_from_a_newer_version(configured):
+    _fake, data_dir = configured
+    with sqlite3.connect(data_dir / "aperture.db") as connection:
+        connection.execute("PRAGMA user_version = 99")
+    connection.close()
+    assert_degraded(await lookup(data_dir), data_dir, "aperture.db", "newer version", "Upgrade")
+    code, document = cli("settings", "jellyseerr")
+    assert (code, document["error"], document["file"]) == (7, "store_too_new", "aperture.db")
+
+
+def test_a_write_lock_held_too_long_is_store_busy(configured, monkeypatch):
+    _fake, data_dir = configured
+    monkeypatch.setattr(store_module, "BUSY_TIMEOUT", 0.2)  # instead of waiting 10 s
+    store = SettingsStore(data_dir)
+    writer = sqlite3.connect(data_dir / "aperture.db", isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")
+    try:
+        assert store.get("jellyseerr")["api_key"] == KEY  # reading does not wait
+        with pytest.raises(StoreBusyError, match="locked by another process") as busy:
+            store.cache_set("anything", 1)
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()
+        store.close()
+    assert busy.value.file_name == "aperture.db" and busy.value.hints
 
 
 # -- secret.key -------------------------------------------------------------------------------------

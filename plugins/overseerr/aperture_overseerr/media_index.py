@@ -114,6 +114,8 @@ class _Round:
     fresh: set[TitleKey] = field(default_factory=set)
     #: a row appeared, or its status or seasons changed (download progress aside)
     media_moved: bool = False
+    #: the newest ``updatedAt`` of the rows read
+    newest_stamp: datetime | None = None
 
 
 class MediaIndex:
@@ -324,7 +326,8 @@ class MediaIndex:
     # -- the index check ---------------------------------------------------------------------------
 
     async def _check(self, client: SeerrClient, round_: _Round, now: float) -> None:
-        if self.stamps.frozen:
+        was_frozen = self.stamps.frozen
+        if was_frozen:
             counts, total = await self._check_frozen(client, round_, now)
         else:
             counts, total = await asyncio.gather(
@@ -336,8 +339,10 @@ class MediaIndex:
         if counts != self._counts or round_.media_moved:
             await self._reconcile_requests(client, round_)
             self._counts = counts
-        if self.stamps.frozen:
+        if was_frozen:
             await self._read_rows_that_left(client, round_)
+            if not self.stamps.frozen:  # learned just now: moving checks start from these rows
+                self._start_moving_checks(round_, now)
         if total != len(self.table):
             self._want_rebuild(f"the server has {total} media rows, the index {len(self.table)}")
 
@@ -422,6 +427,13 @@ class MediaIndex:
         elif now - self._newest_stamp_at >= SECOND_DONE_AFTER:
             self._newest_second_done = True
         return page.page_info.results
+
+    def _start_moving_checks(self, round_: _Round, now: float) -> None:
+        """The first moving check reads from the newest stamp this (frozen) check read: what
+        changed before it, this check saw by its own means."""
+        stamps = [stamp for stamp in (self._newest_stamp, round_.newest_stamp) if stamp is not None]
+        self._newest_stamp = max(stamps) if stamps else None
+        self._newest_stamp_at, self._newest_second_done = now, False
 
     async def _media_page(
         self,
@@ -620,6 +632,8 @@ class MediaIndex:
         if round_ is not None:
             round_.fresh.add(key)
             round_.media_moved |= moved
+            if row.updated_at and (round_.newest_stamp is None or row.updated_at > round_.newest_stamp):
+                round_.newest_stamp = row.updated_at
             if kept is not None:
                 round_.changed[key] = kept
 

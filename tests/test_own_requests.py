@@ -15,8 +15,9 @@ import httpx
 import pytest
 
 from aperture_hookspecs import ApertureUser, MediaRef, RequestState
+from aperture_plugins import PluginHost
 from aperture_overseerr.models import SeerrUser
-from aperture_overseerr.own_requests import OwnRequests
+from aperture_overseerr.own_requests import BULK_PAGE_SIZE, OwnRequests
 from aperture_overseerr.testing import FakeSeerr
 from aperture_overseerr.users import UserDirectory
 
@@ -60,6 +61,22 @@ def check_badges(
             assert card.request_id is None
 
 
+def is_bulk_read(call) -> bool:  # type: ignore[no-untyped-def]
+    """The own-requests bulk read (every user's requests), not the media index's request reads."""
+    return endpoint(call) == "/request" and is_bulk_query(call.query)
+
+
+def is_bulk_query(query: str) -> bool:
+    return query.startswith(f"take={BULK_PAGE_SIZE}&") and "filter=all" in query
+
+
+async def index_built(host: PluginHost) -> None:
+    """The media index (which reads the server's open requests itself) is built and fresh, so
+    what follows counts only the viewers' own requests."""
+    await host.lookup([], None)
+    await host.lookup([MediaRef.parse("movie:1")], None)
+
+
 async def test_viewers_arriving_together_cost_one_bulk_read(world):
     scale, titles, request_ids = world
     async with make_host(scale.fake) as host:
@@ -74,7 +91,7 @@ async def test_viewers_arriving_together_cost_one_bulk_read(world):
         for n, (user, cards) in enumerate(zip(scale.users, answers, strict=True)):
             check_badges(cards, n, titles, request_ids, user)
         assert Counter(endpoint(c) for c in made)["/user/{id}/requests"] == 0
-        [bulk] = [c for c in made if endpoint(c) == "/request"]
+        [bulk] = [c for c in made if is_bulk_read(c)]
         assert "sort=added" in bulk.query and "filter=all" in bulk.query
 
         latecomer = ApertureUser("viewer99")  # in the user list, never looked up: filled too
@@ -93,14 +110,16 @@ async def test_a_lone_viewer_reads_only_their_own_requests_and_does_not_wait(wor
         calls = Calls(scale.fake)
         cards = await asyncio.wait_for(host.lookup(titles, scale.users[1]), timeout=10)
         check_badges(cards, 1, titles, request_ids, scale.users[1])
-        by_endpoint = Counter(endpoint(c) for c in calls.take())
-        assert by_endpoint["/user/{id}/requests"] == 1 and by_endpoint["/request"] == 0
+        made = calls.take()
+        assert Counter(endpoint(c) for c in made)["/user/{id}/requests"] == 1
+        assert not any(is_bulk_read(c) for c in made)
 
 
 async def test_a_failed_bulk_read_falls_back_to_reading_each_viewer(world):
     scale, titles, request_ids = world
-    scale.fake.fail_next(1, status=500, body={"message": "Request list failed"}, path_prefix="/request")
     async with make_host(scale.fake) as host:
+        await index_built(host)  # fresh for 5 s: the next call to /request* is the bulk read
+        scale.fake.fail_next(1, status=500, body={"message": "Request list failed"}, path_prefix="/request")
         calls = Calls(scale.fake)
         answers = await asyncio.gather(*(host.lookup(titles, user) for user in scale.users))
         for n, (user, cards) in enumerate(zip(scale.users, answers, strict=True)):
@@ -123,7 +142,8 @@ async def test_a_failed_bulk_read_falls_back_to_reading_each_viewer(world):
 
 
 class HeldTransport(httpx.AsyncBaseTransport):
-    """The fake's transport, holding ``GET /request`` answers (made at once) until :attr:`release`."""
+    """The fake's transport, holding the answers (made at once) of the own-requests bulk read
+    (``GET /request?take=1000&…&filter=all``) until :attr:`release`."""
 
     def __init__(self, fake: FakeSeerr) -> None:
         self.inner = fake.transport()
@@ -132,7 +152,8 @@ class HeldTransport(httpx.AsyncBaseTransport):
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         response = await self.inner.handle_async_request(request)
-        if request.url.path.endswith("/api/v1/request") and request.method == "GET":
+        query = request.url.query.decode()
+        if request.url.path.endswith("/api/v1/request") and request.method == "GET" and is_bulk_query(query):
             self.held.set()
             await self.release.wait()
         return response
@@ -148,8 +169,9 @@ async def test_a_slow_bulk_read_falls_back_and_still_fills_the_cache_when_it_end
         answers = await asyncio.gather(*(host.lookup(titles, user) for user in first))
         for n, (user, cards) in enumerate(zip(first, answers, strict=True)):
             check_badges(cards, n, titles, request_ids, user)
-        by_endpoint = Counter(endpoint(c) for c in calls.take())
-        assert by_endpoint["/user/{id}/requests"] == 4 and by_endpoint["/request"] == 1
+        made = calls.take()
+        assert Counter(endpoint(c) for c in made)["/user/{id}/requests"] == 4
+        assert len([c for c in made if is_bulk_read(c)]) == 1
         assert transport.held.is_set()
 
         transport.release.set()  # the bulk read ends: every user's entry is filled

@@ -274,6 +274,7 @@ class MediaIndex:
             self._read_open_lists(client, round_),
         )
         round_.calls += reading.calls
+        known_newest = self._newest_request_id
         for row in self.table.replace_all(reading.rows):
             round_.changed[(row.media_type, row.tmdb_id)] = row
         round_.fresh.update((row.media_type, row.tmdb_id) for row in reading.rows)
@@ -287,7 +288,10 @@ class MediaIndex:
         before = {request.id: request for request in self.requests.open_requests()}
         self.requests.clear_open()
         for request in open_requests:
-            self._keep(request, round_, before.get(request.id))
+            # a request first seen by the first reading is no news to anyone; later, one is news
+            # when it is newer than every request known before
+            news = self._built_at is not None and request.id > known_newest
+            self._keep(request, round_, before.get(request.id), first_sight_is_news=news)
         # open before, not in the lists now: closed (or deleted) meanwhile; read them again
         await self._read_by_id(client, before.keys() - {r.id for r in open_requests}, round_)
         self._counts = counts
@@ -604,10 +608,19 @@ class MediaIndex:
 
     # -- keeping what was read -----------------------------------------------------------------
 
-    def _keep(self, request: MediaRequest, round_: _Round, earlier: MediaRequest | None = None) -> None:
+    def _keep(
+        self,
+        request: MediaRequest,
+        round_: _Round,
+        earlier: MediaRequest | None = None,
+        *,
+        first_sight_is_news: bool = True,
+    ) -> None:
         """A request read just now: its media row joins the table, the request the request table.
 
-        ``earlier`` is the reading before this one when the table no longer has it (a rebuild)."""
+        ``earlier`` is the reading before this one when the table no longer has it (a rebuild);
+        :attr:`on_request_change` hears of a request never seen before only if
+        ``first_sight_is_news``."""
         media = request.media
         if media is not None:
             self._offer(media, round_)
@@ -616,7 +629,10 @@ class MediaIndex:
             request.status == REQUEST_APPROVED and is_fulfilled(request, media)
         )
         previous = self.requests.put(request, is_open=is_open) or earlier
-        changed = previous is None or previous.status != request.status or previous.seasons != request.seasons
+        if previous is None:
+            changed = first_sight_is_news
+        else:
+            changed = previous.status != request.status or previous.seasons != request.seasons
         if previous is not None:
             self.stamps.observe(previous.updated_at, request.updated_at, changed)
         if changed and self.on_request_change is not None:

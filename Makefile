@@ -1,5 +1,5 @@
 # make test  – create .venv if missing, install the four distributions (editable) with test
-#              extras, run ruff and the whole pytest suite.
+#              extras, run ruff (lint and format check), mypy and the whole pytest suite.
 # make demo  – run the main job on the embedded default (see README).
 # make lint  – ruff only.
 # make bench – the scale benchmark (issue 7): prints a table, writes benchmarks/results.json.
@@ -33,6 +33,8 @@ typecheck: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(MAKE) --no-print-directory typecheck
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)

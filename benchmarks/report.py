@@ -13,8 +13,16 @@ from rich.console import Console
 from rich.table import Table
 
 
+def load_average() -> list[float] | None:
+    """The 1, 5 and 15 minute load averages (other work on a shared machine skews CPU times)."""
+    try:
+        return [round(value, 2) for value in os.getloadavg()]
+    except OSError:
+        return None
+
+
 def machine() -> dict[str, Any]:
-    """CPU model, cores and Python version of this machine."""
+    """CPU model, cores, Python version, and the load when the run started."""
     model = platform.processor() or platform.machine()
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -28,14 +36,19 @@ def machine() -> dict[str, Any]:
         "cores": os.cpu_count(),
         "python": sys.version.split()[0],
         "platform": platform.platform(),
+        "load_average_at_start": load_average(),
     }
 
 
+def _primary(results: dict[str, Any]) -> dict[str, Any]:
+    """The first flavour's figures (it also ran the naive baseline and the concurrent users)."""
+    return results["flavours"][0]
+
+
 def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
-    """Each target of issue 7 with what was measured and whether it is met."""
-    look = results["lookups"]
+    """Each target of issues 7 and 12 with what was measured and whether it is met."""
+    primary = _primary(results)
     naive = results["naive"]
-    poll = results["polling"]
     memory = results["memory"]
     users = results["concurrent_users"]
     rows: list[dict[str, Any]] = []
@@ -43,23 +56,42 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
     def add(name: str, target: str, measured: str, met: bool) -> None:
         rows.append({"name": name, "target": target, "measured": measured, "met": bool(met)})
 
-    for key, label in (("warm_same_page", "same page"), ("warm_other_page", "other page")):
-        warm = look[key]
+    for flavour in results["flavours"]:
+        look, label = flavour["lookups"], _short(flavour)
+        frozen = flavour["server"]["updated_at"] == "frozen"
+        for key, what in (("warm_same_page", "same page"), ("warm_other_page", "other page")):
+            warm = look[key]
+            add(
+                f"warm lookup, {what} ({label})",
+                "0 TMDB calls, ≤ 1 call, < 5 ms client CPU",
+                f"{warm['tmdb_calls_per_lookup']:g} TMDB, {warm['calls_per_lookup']:g} calls, "
+                f"{warm['client_cpu_ms']:.2f} ms CPU",
+                warm["tmdb_calls"] == 0 and warm["calls_per_lookup"] <= 1 and warm["client_cpu_ms"] < 5,
+            )
+        due = look["warm_index_check_due"]
+        most = 4 if frozen else 2
         add(
-            f"warm lookup, {label}",
-            "0 TMDB calls, ≤ 1 call, < 5 ms client CPU",
-            f"{warm['tmdb_calls_per_lookup']:g} TMDB, {warm['calls_per_lookup']:g} calls, "
-            f"{warm['client_cpu_ms']:.2f} ms CPU",
-            warm["tmdb_calls"] == 0 and warm["calls_per_lookup"] <= 1 and warm["client_cpu_ms"] < 5,
+            f"warm lookup, index check due ({label})",
+            f"0 TMDB calls, ≤ {most} calls, < 5 ms client CPU",
+            f"{due['tmdb_calls_per_lookup']:g} TMDB, {due['calls_per_lookup']:g} calls, "
+            f"{due['client_cpu_ms']:.2f} ms CPU",
+            due["tmdb_calls"] == 0 and due["calls_per_lookup"] <= most and due["client_cpu_ms"] < 5,
         )
-    due = look["warm_index_check_due"]
-    add(
-        "warm lookup, index check due",
-        "0 TMDB calls, ≤ 1 call, < 5 ms client CPU",
-        f"{due['tmdb_calls_per_lookup']:g} TMDB, {due['calls_per_lookup']:g} calls, "
-        f"{due['client_cpu_ms']:.2f} ms CPU",
-        due["tmdb_calls"] == 0 and due["calls_per_lookup"] <= 1 and due["client_cpu_ms"] < 5,
-    )
+    for flavour in results["flavours"]:
+        small = flavour.get("small")
+        if not small:
+            continue
+        due = small["lookups"]["warm_index_check_due"]
+        most = 4 if flavour["server"]["updated_at"] == "frozen" else 2
+        add(
+            f"warm lookup, index check due, {small['server']['open_requests']} open requests "
+            f"({_short(flavour)})",
+            f"0 TMDB calls, ≤ {most} calls, < 5 ms client CPU",
+            f"{due['tmdb_calls_per_lookup']:g} TMDB, {due['calls_per_lookup']:g} calls, "
+            f"{due['client_cpu_ms']:.2f} ms CPU",
+            due["tmdb_calls"] == 0 and due["calls_per_lookup"] <= most and due["client_cpu_ms"] < 5,
+        )
+    look = primary["lookups"]
     cold = look["cold"]
     ratio = naive["wall_ms"] / cold["wall_ms"]
     measured = f"{cold['tmdb_calls']} TMDB, {ratio:.1f}× ({cold['wall_ms']:.0f} vs {naive['wall_ms']:.0f} ms)"
@@ -67,18 +99,46 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
     if throttled:
         measured += f"; {throttled['wall_ms'] / cold['wall_ms']:.1f}× with the server's TMDB throttle"
     add(
-        f"cold lookup, {look['index_rows']:,} rows",
+        f"cold lookup, {look['index_rows']:,} rows ({_short(primary)})",
         "0 TMDB calls, ≥ 10× faster than naive (no throttle)",
         measured,
         cold["tmdb_calls"] == 0 and ratio >= 10,
     )
-    quiet = poll["nothing_changed"]
-    add(
-        f"poll, {poll['tracked']} tracked, nothing changed",
-        "≤ 2 calls",
-        f"{quiet['calls']} calls",
-        quiet["calls"] <= 2,
-    )
+    for flavour in results["flavours"]:
+        poll = flavour["polling"]
+        quiet = poll["nothing_changed"]
+        most = 4 if flavour["server"]["updated_at"] == "frozen" else 2
+        add(
+            f"poll, {poll['tracked']} tracked, nothing changed ({_short(flavour)})",
+            f"≤ {most} calls",
+            f"{quiet['calls']} calls",
+            quiet["calls"] <= most,
+        )
+        if flavour.get("small"):
+            small = flavour["small"]["polling"]["nothing_changed"]
+            add(
+                f"poll, {flavour['small']['polling']['tracked']} tracked, nothing changed, "
+                f"{flavour['small']['server']['open_requests']} open requests ({_short(flavour)})",
+                f"≤ {most} calls",
+                f"{small['calls']} calls",
+                small["calls"] <= most,
+            )
+    for flavour in results["flavours"]:
+        window = flavour.get("soak")
+        if not window:
+            continue
+        for key, what, target in (
+            ("status_changes", "status changes", f"each within {_s(_status_target(window))}"),
+            ("progress_changes", "download progress", f"each within {_s(_progress_target(window))}"),
+        ):
+            spread = window[key]
+            add(
+                f"long-running: {what} reach the card ({_short(flavour)})",
+                target + " (+ that lookup's own time)",
+                f"{spread['seen']}/{spread['changes']} seen, p50 {_s(spread['p50_s'])}, "
+                f"p95 {_s(spread['p95_s'])}",
+                spread["all_met"],
+            )
     for size, figures in memory.items():
         add(
             f"index memory, {int(size):,} rows",
@@ -106,6 +166,24 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
+def _short(flavour: dict[str, Any]) -> str:
+    """``Seerr 3.1.0, frozen``."""
+    server = flavour["server"]
+    return f"{server['product']} {server['version']}, {server['updated_at']}"
+
+
+def _status_target(window: dict[str, Any]) -> float:
+    return float(window["max_staleness_s"] + window["cadence_s"])
+
+
+def _progress_target(window: dict[str, Any]) -> float:
+    return float(window["progress_interval_s"] + window["cadence_s"])
+
+
+def _s(value: float | None) -> str:
+    return "–" if value is None else f"{value:.1f} s"
+
+
 def _ms(value: float) -> str:
     return f"{value:,.1f} ms" if value >= 1 else f"{value * 1000:,.0f} µs"
 
@@ -116,12 +194,17 @@ def _calls(figures: dict[str, Any], runs: int = 1) -> str:
     return f"{figures['calls'] / runs:g} ({figures['tmdb_calls'] / runs:g} TMDB){': ' + text if text else ''}"
 
 
-def table_rows(results: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
-    """(scenario, server calls, wall time, client CPU, notes) for the summary table."""
-    look, naive, poll = results["lookups"], results["naive"], results["polling"]
+Rows = list[tuple[str, ...]]
+
+
+def table_rows(results: dict[str, Any]) -> Rows:
+    """(scenario, server calls, wall time, client CPU, notes): what does not depend on the stamps,
+    on the first flavour's server."""
+    primary = _primary(results)
+    look, naive = primary["lookups"], results["naive"]
     repeat = results["config"]["repeat"]
     cards = results["config"]["page_size"]
-    rows = [
+    rows: Rows = [
         (
             f"cold lookup, {cards} cards, {look['index_rows']:,} rows",
             _calls(look["cold"]),
@@ -130,21 +213,6 @@ def table_rows(results: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
             f"{look['cold']['per_card_wall_us'] / 1000:.2f} ms/card (median of {repeat} fresh hosts)",
         )
     ]
-    for key, label in (
-        ("warm_same_page", "warm lookup, same page"),
-        ("warm_other_page", "warm lookup, other page"),
-        ("warm_index_check_due", "warm lookup, index check due"),
-    ):
-        figures = look[key]
-        rows.append(
-            (
-                label,
-                _calls(figures, repeat),
-                _ms(figures["wall_ms"]),
-                _ms(figures["client_cpu_ms"]),
-                f"{figures['per_card_cpu_us']:.1f} µs CPU/card (median of {repeat})",
-            )
-        )
     ratio = naive["wall_ms"] / look["cold"]["wall_ms"]
     rows.append(
         (
@@ -166,16 +234,6 @@ def table_rows(results: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
                 f"cold lookup is {throttled['wall_ms'] / look['cold']['wall_ms']:.1f}× faster",
             )
         )
-    for key, label in (
-        ("first_cycle", "poll, first cycle"),
-        ("nothing_changed", "poll, nothing changed"),
-        ("changed", f"poll, {poll['changed']['changed_requests']} changed"),
-    ):
-        figures = poll[key]
-        note = f"{poll['tracked']} tracked"
-        if key == "changed":
-            note += f", {figures['transitions_seen']} transitions seen"
-        rows.append((label, _calls(figures), _ms(figures["wall_ms"]), _ms(figures["client_cpu_ms"]), note))
     for size, figures in results["memory"].items():
         rows.append(
             (
@@ -208,21 +266,179 @@ def table_rows(results: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
     return rows
 
 
+def _time(figures: dict[str, Any]) -> str:
+    return f"{_ms(figures['wall_ms'])} / {_ms(figures['client_cpu_ms'])}"
+
+
+def flavour_columns(results: dict[str, Any]) -> list[str]:
+    columns = ["scenario"]
+    for flavour in results["flavours"]:
+        columns += [f"{flavour['label']}: server calls", "wall / client CPU"]
+    return columns
+
+
+def flavour_rows(results: dict[str, Any]) -> Rows:
+    """The lookups and polling cycles on each flavour, side by side (per lookup where repeated),
+    then the same on the small server (only a few titles in flight) where it ran."""
+    flavours = results["flavours"]
+    rows = _side_by_side(results, [f for f in flavours], everything=True)
+    small = [f.get("small") for f in flavours]
+    if all(small):
+        server = small[0]["server"]  # type: ignore[index]
+        rows.append(
+            (
+                f"— the same {server['media_rows']:,} rows, but only {server['open_requests']} open requests "
+                "and nothing else in flight:",
+                *("" for _ in range(2 * len(flavours))),
+            )
+        )
+        rows += _side_by_side(results, small, everything=False)  # type: ignore[arg-type]
+    return rows
+
+
+def _side_by_side(results: dict[str, Any], parts: list[dict[str, Any]], *, everything: bool) -> Rows:
+    repeat = results["config"]["repeat"]
+    tracked = parts[0]["polling"]["tracked"]
+    changed = parts[0]["polling"]["changed"]["changed_requests"]
+    labels: dict[tuple[str, str], tuple[str, int]] = {
+        ("lookups", "cold"): (f"cold lookup (the calls of one, times: median of {repeat} fresh hosts)", 1),
+        ("lookups", "learning_check"): (
+            "index check after an admin's approval on the server (learns the stamps)",
+            1,
+        ),
+        ("lookups", "warm_same_page"): (f"warm lookup, same page (per lookup, median of {repeat})", repeat),
+        ("lookups", "warm_other_page"): (f"warm lookup, other page (per lookup, median of {repeat})", repeat),
+        ("lookups", "warm_index_check_due"): (
+            f"warm lookup, index check due (per lookup, median of {repeat})",
+            repeat,
+        ),
+        ("polling", "first_cycle"): (f"poll {tracked} tracked, first cycle (fresh host)", 1),
+        ("polling", "learning_check"): (
+            "poll host: index check after an admin's approval (learns the stamps)",
+            1,
+        ),
+        ("polling", "nothing_changed"): (f"poll {tracked} tracked, nothing changed", 1),
+        ("polling", "changed"): (f"poll {tracked} tracked, {changed} approved meanwhile", 1),
+        ("polling", "nothing_changed_after"): (f"poll {tracked} tracked, nothing changed again", 1),
+    }
+    shown = (
+        list(labels)
+        if everything
+        else [
+            ("lookups", "cold"),
+            ("lookups", "warm_index_check_due"),
+            ("polling", "nothing_changed"),
+            ("polling", "changed"),
+        ]
+    )
+    rows: Rows = []
+    for scenario, key in shown:
+        label, runs = labels[(scenario, key)]
+        row = [label]
+        for part in parts:
+            figures = part[scenario][key]
+            note = f"; {figures['transitions_seen']} transitions seen" if key == "changed" else ""
+            row += [_calls(figures, runs) + note, _time(figures)]
+        rows.append(tuple(row))
+    sizes = ["server: media rows, pending / processing rows, open requests"]
+    for part in parts:
+        server = part["server"]
+        sizes += [
+            f"{server['media_rows']:,}; {server['pending_rows']:,} / {server['processing_rows']:,}; "
+            f"{server['open_requests']:,}",
+            f"index learned: {part['lookups']['learning_check']['stamps']}",
+        ]
+    rows.append(tuple(sizes))
+    return rows
+
+
+def soak_columns(results: dict[str, Any]) -> list[str]:
+    columns = ["change on the server", "tracked", "target"]
+    columns += [f"{f['label']}: until the card showed it" for f in results["flavours"] if f.get("soak")]
+    return columns
+
+
+def soak_rows(results: dict[str, Any]) -> Rows:
+    """Each change of the long-running window (same kinds, same order on every flavour), then
+    the spread and the window's cost per flavour."""
+    windows = [f["soak"] for f in results["flavours"] if f.get("soak")]
+    if not windows:
+        return []
+    rows: Rows = []
+    for n, change in enumerate(windows[0]["changes"]):
+        target = "outside the promise" if change["target_s"] is None else _s(change["target_s"])
+        row = [change["change"], "yes" if change["tracked"] else "no", target]
+        for window in windows:
+            c = window["changes"][n]
+            shown = "not seen" if c["latency_s"] is None else _s(c["latency_s"])
+            verdict = "" if c["met"] is None else (" ✓" if c["met"] else " ✗")
+            held = "" if c["held"] else " (did not hold)"
+            row.append(f"{shown}{verdict}: {c['card_before']} → {c['card_after']}{held}")
+        rows.append(tuple(row))
+    for key, label in (
+        ("promised", "p50 / p95, all ten"),
+        ("status_changes", "p50 / p95, status changes"),
+        ("progress_changes", "p50 / p95, download progress"),
+    ):
+        row = [label, "", ""]
+        for window in windows:
+            spread = window[key]
+            unseen = spread["changes"] - spread["seen"]
+            row.append(
+                f"{_s(spread['p50_s'])} / {_s(spread['p95_s'])}" + (f" ({unseen} not seen)" if unseen else "")
+            )
+        rows.append(tuple(row))
+    cost = ["the host meanwhile", "", ""]
+    for window in windows:
+        per = {k.split(" ", 1)[1]: v for k, v in window["calls_by_endpoint"].items()}
+        cost.append(
+            f"{window['window_s']:g} s: {window['lookups']} lookups (p50 {_ms(window['lookup_p50_ms'])}, "
+            f"max {_ms(window['lookup_max_ms'])}), {window['index_checks']} index checks, "
+            f"{window['polls']} polls; {window['calls']} calls ({window['tmdb_calls']} TMDB, "
+            f"{window['calls_per_minute']:g}/min): "
+            + ", ".join(f"{k}×{v}" for k, v in per.items())
+            + f"; client CPU {window['client_cpu_ms_per_minute']:,.0f} ms/min"
+        )
+    rows.append(tuple(cost))
+    return rows
+
+
+def _tables(results: dict[str, Any]) -> list[tuple[str, list[str], Rows]]:
+    config = results["config"]
+    primary = _primary(results)
+    latency = f"latency TMDB {config['tmdb_latency_ms']:g} ms, DB {config['db_latency_ms']:g} ms"
+    tables = [
+        (
+            f"aperture-plugins at scale on {primary['label']} — {latency}",
+            ["scenario", "server calls", "wall", "client CPU", "notes"],
+            table_rows(results),
+        ),
+        ("frozen and moving updatedAt, side by side", flavour_columns(results), flavour_rows(results)),
+    ]
+    windows = soak_rows(results)
+    if windows:
+        first = next(f["soak"] for f in results["flavours"] if f.get("soak"))
+        tables.append(
+            (
+                f"a host kept alive: lookups every {first['cadence_s']:g} s, polls every "
+                f"{first['poll_interval_s']:g} s, the server changes titles (real time)",
+                soak_columns(results),
+                windows,
+            )
+        )
+    return tables
+
+
 def print_report(results: dict[str, Any], console: Console | None = None) -> None:
     console = console or Console(width=max(140, Console().width))
-    config = results["config"]
-    table = Table(
-        title=(
-            f"aperture-plugins at scale — latency TMDB {config['tmdb_latency_ms']:g} ms, "
-            f"DB {config['db_latency_ms']:g} ms"
-        )
-    )
-    for column in ("scenario", "server calls", "wall", "client CPU", "notes"):
-        table.add_column(column, overflow="fold")
-    for row in table_rows(results):
-        table.add_row(*row)
-    console.print(table)
-    checks = Table(title="targets (issue 7)")
+    for title, columns, rows in _tables(results):
+        table = Table(title=title)
+        for column in columns:
+            table.add_column(column, overflow="fold")
+        for row in rows:
+            table.add_row(*row)
+        console.print(table)
+    checks = Table(title="targets (issues 7 and 12)")
     for column in ("target", "wanted", "measured", "met"):
         checks.add_column(column, overflow="fold")
     for row in results["targets"]:
@@ -231,14 +447,25 @@ def print_report(results: dict[str, Any], console: Console | None = None) -> Non
         )
     console.print(checks)
     m = results["machine"]
-    console.print(f"{m['cpu']}, {m['cores']} cores, Python {m['python']}")
+    duration = results.get("duration_s")
+    load = (
+        f"; load average {m.get('load_average_at_start')} at the start, "
+        f"{m.get('load_average_at_end')} at the end"
+    )
+    console.print(
+        f"{m['cpu']}, {m['cores']} cores, Python {m['python']}{load}"
+        + (f"; the whole run took {duration:g} s" if duration is not None else "")
+    )
 
 
 def markdown(results: dict[str, Any]) -> str:
-    """The summary table and the targets as Markdown (for the README)."""
-    lines = ["| scenario | server calls | wall | client CPU | notes |", "| --- | --- | --- | --- | --- |"]
-    lines += ["| " + " | ".join(_cell(cell) for cell in row) + " |" for row in table_rows(results)]
-    lines += ["", "| target | wanted | measured | met |", "| --- | --- | --- | --- |"]
+    """The tables and the targets as Markdown (for the README)."""
+    lines: list[str] = []
+    for _, columns, rows in _tables(results):
+        lines += ["| " + " | ".join(columns) + " |", "| " + " | ".join("---" for _ in columns) + " |"]
+        lines += ["| " + " | ".join(_cell(cell) for cell in row) + " |" for row in rows]
+        lines.append("")
+    lines += ["| target | wanted | measured | met |", "| --- | --- | --- | --- |"]
     lines += [
         f"| {r['name']} | {r['target']} | {r['measured']} | {'yes' if r['met'] else '**no**'} |"
         for r in results["targets"]

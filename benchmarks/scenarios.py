@@ -1,4 +1,4 @@
-"""The measurements of issue 7, one function per scenario; each returns a dict of plain figures.
+"""The measurements of issues 7 and 12, one function per scenario; each returns a dict of plain figures.
 
 Every scenario that talks HTTP builds a fresh :class:`~aperture_plugins.PluginHost` (so a fresh
 provider runtime: empty index, empty caches) against the :class:`~benchmarks.server.RemoteFake`,
@@ -7,6 +7,13 @@ CPU time is ``time.process_time`` of this process, which does not include the se
 process). Timings are medians over ``repeat`` runs where a scenario can be repeated without
 changing what it measures: the cold lookup (each run on a fresh host; calls shown are one run's)
 and the warm lookups; the naive baseline, polling and concurrent scenarios run once.
+
+A fresh index checks as if ``updatedAt`` were frozen until a row it already knew comes back
+changed (``aperture_overseerr.stamps``). So before the warm lookups and the polling cycles are
+measured, :func:`learn_stamps` shows it one: the server's clock moves two seconds on and an admin
+approves a request filed on the server's web site; the index check that follows reads the row
+again and learns whether the server moved its ``updatedAt`` (it checks that the index learned
+what the server does, frozen or moving, and stops the run otherwise).
 """
 
 from __future__ import annotations
@@ -28,7 +35,7 @@ from aperture_overseerr.client import SeerrClient
 from aperture_overseerr.media_index import MediaIndex
 
 from .server import Call, RemoteFake
-from .world import Latency, World, make_host, runtime_of, seed
+from .world import Latency, Reserve, World, runtime_of, seed
 
 #: Endpoints whose answers belong to one server user (cannot be shared between users).
 PER_USER = ("/user/{id}/quota", "/user/{id}/requests")
@@ -97,20 +104,43 @@ def _median(runs: Sequence[Measured]) -> Measured:
     )
 
 
+async def learn_stamps(server: RemoteFake, host: Any, reserve: Reserve) -> dict[str, Any]:
+    """Show the host's index how the server treats ``updatedAt`` (module docstring).
+
+    Two seconds of server time after the index read the table, an admin approves a pending
+    request nobody tracks; one index check reads the changed rows again. Returns that check's
+    figures and what the index concluded; raises when it is not what the server does."""
+    runtime = runtime_of(host)
+    request = reserve.request(tracked=False, state=RequestState.PENDING, media_type="movie")
+    server.advance(2.0)
+    server.change(("approve", int(request.request_id)))
+    check = await measure(server, lambda: runtime.refresh_index(force=True))
+    stamps = runtime.index.stamps
+    if not stamps.known or stamps.frozen != server.spec.flavour.frozen:
+        raise RuntimeError(
+            f"the index did not learn how {server.spec.flavour.label} treats updatedAt: {stamps.describe()}"
+        )
+    return {**check.figures(), "request_id": request.request_id, "stamps": stamps.describe()}
+
+
 # -- lookups ----------------------------------------------------------------------------------
 
 
-async def lookups(server: RemoteFake, world: World, page_size: int, repeat: int) -> dict[str, Any]:
-    """Cold page, then warm same page, warm other page, and warm with the index check due."""
+async def lookups(
+    server: RemoteFake, world: World, reserve: Reserve, page_size: int, repeat: int
+) -> dict[str, Any]:
+    """Cold page, the index learns the stamps, then warm same page, warm other page, and warm
+    with the index check due (nothing changed on the server since the last check)."""
     user = world.users[0]
     first = world.page(1, page_size)
     colds = []
     for _ in range(repeat - 1):  # fresh providers; the last one goes on to the warm lookups
-        async with make_host(server.url, server.api_key) as host:
+        async with server.host() as host:
             colds.append(await measure(server, lambda: host.lookup(first, user)))
-    async with make_host(server.url, server.api_key) as host:
+    async with server.host() as host:
         colds.append(await measure(server, lambda: host.lookup(first, user)))
         _check_answers(colds[-1].result, first)
+        learned = await learn_stamps(server, host, reserve)
         cold = Measured(
             colds[-1].calls,
             statistics.median(r.wall for r in colds),
@@ -135,6 +165,7 @@ async def lookups(server: RemoteFake, world: World, page_size: int, repeat: int)
         "warm_index_check_due": due.figures(page_size),
         "page_states": dict(sorted(states.items())),
         "index_rows": len(runtime.index),
+        "learning_check": learned,
     }
     for key in ("warm_same_page", "warm_other_page", "warm_index_check_due"):
         result[key]["calls_per_lookup"] = round(result[key]["calls"] / repeat, 2)
@@ -185,15 +216,19 @@ async def naive(
 # -- polling ----------------------------------------------------------------------------------
 
 
-async def polling(server: RemoteFake, world: World, tracked: int, changed: int) -> dict[str, Any]:
-    """One cycle for ``tracked`` requests with nothing changed, then with ``changed`` approved."""
+async def polling(
+    server: RemoteFake, world: World, reserve: Reserve, tracked: int, changed: int
+) -> dict[str, Any]:
+    """The first cycle for ``tracked`` requests, the index learns the stamps, then a cycle with
+    nothing changed, one after ``changed`` tracked requests were approved, and one more."""
     requests = world.requests[:tracked]
     if len(requests) < tracked:
         raise RuntimeError(f"the world has only {len(requests)} open requests; seed more media rows")
-    async with make_host(server.url, server.api_key) as host:
+    async with server.host() as host:
         first = await measure(server, lambda: host.poll(requests))  # learns counts, reads progress
+        learned = await learn_stamps(server, host, reserve)
         quiet = await measure(server, lambda: host.poll(requests))
-        pending = [t for t in requests if t.state is RequestState.PENDING][:changed]
+        pending = reserve.first_pending_tracked(changed)
         server.approve([int(t.request_id) for t in pending])
         moved = await measure(server, lambda: host.poll(requests))
         after = await measure(server, lambda: host.poll(requests))
@@ -201,6 +236,7 @@ async def polling(server: RemoteFake, world: World, tracked: int, changed: int) 
     return {
         "tracked": tracked,
         "first_cycle": first.figures(),
+        "learning_check": learned,
         "nothing_changed": quiet.figures(),
         "changed": {**moved.figures(), "changed_requests": len(pending), "transitions_seen": len(changes)},
         "nothing_changed_after": after.figures(),
@@ -252,7 +288,7 @@ async def index_memory(rows: int) -> dict[str, Any]:
 
 async def _concurrent(server: RemoteFake, pages: list[list[MediaRef]], users: list[ApertureUser]):
     """Each user looks up their page at once on a fresh host; latencies per lookup."""
-    async with make_host(server.url, server.api_key) as host:
+    async with server.host() as host:
         latencies: list[float] = []
 
         async def one(page: list[MediaRef], user: ApertureUser) -> None:

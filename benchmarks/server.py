@@ -18,9 +18,14 @@ Two adjustments model the real server and are kept out of the fake itself:
 * the server's TMDB throttle (axios-rate-limit, 50 requests per second; notes §6), switched on
   only for the second naive baseline (``set_tmdb_rps``); every other scenario runs without it.
 
+The server is any :class:`~benchmarks.flavours.Flavour` (product, release, frozen or moving
+``updatedAt``): ``ServerSpec.flavour``.
+
 The pipe commands: ``mark`` (number of calls so far), ``calls`` (calls since a mark, as
 ``(method, path, kind)``), ``tmdb_rps`` (the throttle), ``approve`` (approve request ids, as an
-admin would), ``stop``.
+admin would), ``advance`` (move the server's clock on, seconds), ``change`` (one change as the
+server's web site, an admin or a library scan makes it, see :func:`apply_change`; answers the
+``time.monotonic()`` at which it was made, a clock the parent shares on Linux), ``stop``.
 """
 
 from __future__ import annotations
@@ -30,12 +35,17 @@ import multiprocessing
 import threading
 import time
 from dataclasses import dataclass
+from datetime import timedelta
 from multiprocessing.connection import Connection
 from typing import Any
 
+from aperture_overseerr.testing import FakeSeerr
+from aperture_overseerr.testing.fake_flavours import MEDIA_AVAILABLE
 from aperture_overseerr.testing.fake_routes import classify_kind, strip_prefix
+from aperture_plugins import PluginHost
 
-from .world import Latency, seed
+from .flavours import Flavour
+from .world import Latency, make_host, seed
 
 
 @dataclass(frozen=True)
@@ -47,8 +57,10 @@ class ServerSpec:
     requests: int
     unseen: int
     latency: Latency
+    flavour: Flavour
     tmdb_rps: float = 0.0
-    flavour: str = "jellyseerr"
+    #: only requested titles are in flight (``world.seed(settle=True)``)
+    settle: bool = False
 
 
 @dataclass(frozen=True)
@@ -84,7 +96,10 @@ def _child(conn: Connection, spec: ServerSpec) -> None:
         users=spec.users,
         requests=spec.requests,
         unseen=spec.unseen,
-        flavour=spec.flavour,
+        flavour=spec.flavour.product,
+        version=spec.flavour.version,
+        frozen_updated_at=spec.flavour.frozen_updated_at,
+        settle=spec.settle,
     )
     fake = world.fake
     throttle = _Throttle(spec.tmdb_rps)
@@ -114,9 +129,54 @@ def _child(conn: Connection, spec: ServerSpec) -> None:
                     for request_id in args[0]:
                         fake.approve(request_id)
                     conn.send(None)
+                elif command == "advance":
+                    fake.advance(timedelta(seconds=float(args[0])))
+                    conn.send(None)
+                elif command == "change":
+                    try:
+                        apply_change(fake, tuple(args[0]))
+                    except Exception as error:  # the parent raises it (as a picklable error)
+                        conn.send(RuntimeError(f"the server refused {args[0]!r}: {error!r}"))
+                    else:
+                        conn.send(time.monotonic())
                 else:
                     conn.send(ValueError(f"unknown command {command!r}"))
     conn.close()
+
+
+def apply_change(fake: FakeSeerr, change: tuple[Any, ...]) -> None:
+    """One change made on the server itself, not through Aperture:
+
+    * ``("approve", request_id)``, ``("decline", request_id)``: an admin on the server's web site;
+    * ``("progress", request_id, fraction)``: Radarr/Sonarr's queue as the download-sync job reads it;
+    * ``("arrive", request_id)``: a library scan finds the request's media (its seasons, for TV);
+    * ``("scan", media_type, tmdb_id)``: a library scan finds a title nobody requested (a new
+      media row, or a row the server knew as unknown), every season of a show;
+    * ``("request", user_id, media_type, tmdb_id)``: a user files a request on the web site
+      (every season of a show).
+    """
+    kind, *args = change
+    if kind == "approve":
+        fake.approve(int(args[0]))
+    elif kind == "decline":
+        fake.decline(int(args[0]))
+    elif kind == "progress":
+        fake.set_download(int(args[0]), fraction=float(args[1]))
+    elif kind == "arrive":
+        fake.mark_available(int(args[0]))
+    elif kind == "scan":
+        media_type, tmdb_id = str(args[0]), int(args[1])
+        title = fake.titles[(media_type, tmdb_id)]
+        seasons = {n: MEDIA_AVAILABLE for n in range(1, title.seasons + 1)} if media_type == "tv" else None
+        fake.add_media(media_type, tmdb_id, status=MEDIA_AVAILABLE, season_statuses=seasons)  # type: ignore[arg-type]
+    elif kind == "request":
+        user_id, media_type, tmdb_id = int(args[0]), str(args[1]), int(args[2])
+        body: dict[str, Any] = {"mediaType": media_type, "mediaId": tmdb_id, "is4k": False}
+        if media_type == "tv":
+            body["seasons"] = list(range(1, fake.titles[(media_type, tmdb_id)].seasons + 1))
+        fake.create_request(fake.users[user_id], body)
+    else:
+        raise ValueError(f"unknown change {kind!r}")
 
 
 class RemoteFake:
@@ -163,3 +223,16 @@ class RemoteFake:
 
     def approve(self, request_ids: list[int]) -> None:
         self._ask("approve", request_ids)
+
+    def advance(self, seconds: float) -> None:
+        """Move the server's clock ``seconds`` on (its ``updatedAt`` stamps follow)."""
+        self._ask("advance", seconds)
+
+    def change(self, change: tuple[Any, ...]) -> float:
+        """Make one change on the server (:func:`apply_change`); returns when it was made
+        (``time.monotonic()``)."""
+        return float(self._ask("change", change))
+
+    def host(self, **settings: object) -> PluginHost:
+        """A fresh host whose provider talks to this server (the provider for its product)."""
+        return make_host(self.url, self.api_key, product=self.spec.flavour.product, **settings)

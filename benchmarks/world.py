@@ -5,7 +5,9 @@ which is fine for tests and far too slow for 100,000 rows; :func:`seed` therefor
 fake's dicts directly with the same record types (``fake_state``), keeping them consistent the way
 the builders would: one TMDB title per media row, TV seasons, distinct ``updatedAt`` stamps (one
 second apart, so ``sort=modified`` has a strict order), requests pointing at media rows whose
-status matches (pending → PENDING, approved → PROCESSING), and the id counters moved on.
+status matches (pending → PENDING, approved → PROCESSING), and the id counters moved on. Of the
+rows, 60 % are available, 10 % partially available shows (or available movies), 10 % processing,
+10 % pending and 10 % unknown, movies and shows alike.
 
 A Discovery page (:meth:`World.page`) mixes titles the server knows (various statuses) with titles
 it has never seen (only in the fake TMDB catalogue), like the real page, which shows titles that
@@ -70,9 +72,23 @@ def seed(
     requests: int = 1000,
     unseen: int = 2000,
     flavour: str = "jellyseerr",
+    version: str | None = None,
+    frozen_updated_at: bool | None = None,
+    settle: bool = False,
 ) -> World:
-    """A fake with ``rows`` media rows, ``users`` requesting users and ``requests`` open requests."""
-    fake = FakeSeerr(flavour, tmdb_latency=latency.tmdb, db_latency=latency.db)  # type: ignore[arg-type]
+    """A fake with ``rows`` media rows, ``users`` requesting users and ``requests`` open requests.
+
+    ``flavour``, ``version`` and ``frozen_updated_at`` are :class:`FakeSeerr`'s (the seeded
+    rows are the same for every flavour). By default a fifth of the rows are pending or
+    processing whatever the number of requests (a stress case for the in-flight sets); with
+    ``settle`` only the requested ones are (:func:`_settle`)."""
+    fake = FakeSeerr(
+        flavour,  # type: ignore[arg-type]
+        version=version,
+        frozen_updated_at=frozen_updated_at,
+        tmdb_latency=latency.tmdb,
+        db_latency=latency.db,
+    )
     people = []
     for n in range(1, users + 1):
         name = f"viewer{n:03d}"
@@ -138,11 +154,23 @@ def seed(
         )
         world.unseen.append(MediaRef.parse(f"{media_type}:{tmdb_id}"))
     _seed_requests(world, pending, processing, requests)
+    if settle:
+        _settle(world)
     return world
 
 
+def _settle(world: World) -> None:
+    """Pending and processing rows without an open request become unknown (their requests were
+    deleted): the in-flight sets then hold only the requested titles, as on a home server."""
+    requested = {request.media_id for request in world.fake.requests.values()}
+    for media in world.fake.media.values():
+        if media.status in (MEDIA_PENDING, MEDIA_PROCESSING) and media.id not in requested:
+            media.status = MEDIA_UNKNOWN
+
+
 def _status(n: int, media_type: str) -> int:
-    bucket = n % 20
+    """Blocks of ten rows (seven movies, three shows) share a status, so shows get every status."""
+    bucket = (n // 10) % 20
     if bucket < 12:
         return MEDIA_AVAILABLE
     if bucket < 14:
@@ -162,7 +190,8 @@ def _seed_requests(
     season_request_id = 0
     candidates = [(m, REQUEST_PENDING) for m in pending] + [(m, REQUEST_APPROVED) for m in processing]
     candidates.sort(key=lambda pair: pair[0].id)
-    for n, (media, status) in enumerate(candidates[:count], start=1):
+    step = max(1, len(candidates) // max(1, count))  # few requests: spread over the in-flight rows
+    for n, (media, status) in enumerate(candidates[::step][:count], start=1):
         owner_index = n % len(world.users)
         owner_id = owner_index + 2  # user 1 is the admin
         seasons = []
@@ -196,15 +225,17 @@ def _seed_requests(
     fake._ids["season_request"] = season_request_id
 
 
-def make_host(url: str, api_key: str, **settings: object) -> PluginHost:
-    """A host whose active provider is Jellyseerr, talking to ``url`` over real HTTP."""
+def make_host(url: str, api_key: str, *, product: str = "jellyseerr", **settings: object) -> PluginHost:
+    """A host whose active provider talks to ``url`` over real HTTP: the Overseerr provider for
+    an Overseerr server, else the Jellyseerr one (which serves Seerr 3.x too)."""
+    name, title = ("overseerr", "Overseerr") if product == "overseerr" else ("jellyseerr", "Jellyseerr")
     provider = SeerrProvider(
-        ProviderInfo(name="jellyseerr", title="Jellyseerr", version="bench", capabilities=SEERR_CAPABILITIES)
+        ProviderInfo(name=name, title=title, version="bench", capabilities=SEERR_CAPABILITIES)
     )
     host = PluginHost(load_entry_points=False, settings=MemorySettings()).load()
-    host.register(provider, "jellyseerr")
-    host.use("jellyseerr")
-    host.set_settings("jellyseerr", {"url": url, "api_key": api_key, **settings})
+    host.register(provider, name)
+    host.use(name)
+    host.set_settings(name, {"url": url, "api_key": api_key, **settings})
     return host
 
 
@@ -219,3 +250,55 @@ def served(world: World) -> Iterator[str]:
     """The fake over real HTTP on 127.0.0.1 (a background thread); yields its base URL."""
     with world.fake.serve() as url:
         yield url
+
+
+class Reserve:
+    """Titles and requests of the world that no scenario has changed yet, each handed out once.
+
+    The scenarios run one after the other against the same server and change it (approvals,
+    arrivals, …); each takes what it changes from here, so none finds a title another one has
+    already moved. The first ``tracked`` requests are the ones Aperture tracks (polls), the rest
+    were filed on the server's own web site.
+    """
+
+    def __init__(self, world: World, tracked: int) -> None:
+        self._tracked = list(world.requests[:tracked])
+        self._untracked = list(world.requests[tracked:])
+        known = {(ref.media_type.value, ref.tmdb_id) for ref in world.known}
+        self._unknown_rows = [
+            MediaRef.parse(f"{m.media_type}:{m.tmdb_id}")
+            for m in world.fake.media.values()
+            if m.status == MEDIA_UNKNOWN and (m.media_type, m.tmdb_id) in known
+        ]
+        self._unseen = list(world.unseen)
+
+    def request(self, *, tracked: bool, state: RequestState, media_type: str) -> TrackedRequest:
+        """An open request in ``state`` (pending or approved) for a ``media_type`` title."""
+        pool = self._tracked if tracked else self._untracked
+        # tracked ones from the end: the polling scenario approves the first pending ones
+        order = range(len(pool) - 1, -1, -1) if tracked else range(len(pool))
+        for n in order:
+            request = pool[n]
+            if request.state is state and request.item.media_type.value == media_type:
+                return pool.pop(n)
+        kind = "tracked" if tracked else "untracked"
+        raise RuntimeError(f"no {kind} {state.value} {media_type} request left; seed more rows or requests")
+
+    def first_pending_tracked(self, count: int) -> list[TrackedRequest]:
+        """The first ``count`` pending tracked requests (the polling scenario approves them)."""
+        taken = [r for r in self._tracked if r.state is RequestState.PENDING][:count]
+        self._tracked = [r for r in self._tracked if r not in taken]
+        return taken
+
+    def unknown_row(self) -> MediaRef:
+        """A title the server has a row for, status unknown, without any request."""
+        if not self._unknown_rows:
+            raise RuntimeError("no media row of status unknown left")
+        return self._unknown_rows.pop()
+
+    def unseen(self, media_type: str) -> MediaRef:
+        """A title the server has no row for (in its TMDB catalogue only)."""
+        for n, ref in enumerate(self._unseen):
+            if ref.media_type.value == media_type:
+                return self._unseen.pop(n)
+        raise RuntimeError(f"no unseen {media_type} title left")

@@ -6,13 +6,14 @@ too: ``{"error": CODE, "message": …, "hints": […]}``); logs and warnings go 
 Exit codes:
 
 ===  ====================================================================
-0    done
+0    done (``request``: also when USER's own earlier request already covers ITEM; it is tracked)
 1    aborted (Ctrl-C), or an unexpected error: a bug (the message says what; -vv shows the traceback)
 2    bad input or settings (unknown provider, malformed ITEM, invalid config.toml, unreadable key)
 3    cannot connect to the request server
 4    unauthorized (the API key was refused)
-5    unexpected answer from the server, or a plugin bug
-6    refused by the server (permission, quota, duplicate, blocklisted)
+5    unexpected answer from the server (CSRF protection on: ``csrf_enabled``), or a plugin bug
+6    refused by the server (permission, quota, blocklisted, or already requested by another
+     user or in the library: movies and TV alike)
 7    the data directory cannot be used: aperture.db damaged, read-only, disk full, locked too long
 ===  ====================================================================
 """
@@ -564,7 +565,11 @@ def request(
     is_4k: bool | None,
     as_json: bool,
 ) -> None:
-    """File a request for ITEM as USER; it is tracked for `watch`."""
+    """File a request for ITEM as USER; it is tracked for `watch`.
+
+    If USER already requested ITEM (every season asked for, for TV), that request is shown and
+    tracked ("already requested by you", exit 0). If another user did, or it is in the library,
+    nothing is filed or tracked: the error names who requested it and its state (exit 6)."""
     host = _host(ctx)
     options = RequestOptions(seasons=_seasons(seasons), is_4k=is_4k)
 

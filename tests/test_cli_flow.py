@@ -141,7 +141,7 @@ def test_configure_exit_codes_and_nothing_saved_on_failure(server, capsys, tmp_p
     assert (code, document["saved"]) == (3, False)
     assert document["report"]["problems"][-1]["hints"] == [
         "Verify URL is correct",
-        "Check Jellyseerr is running",
+        "Check the request server is running",
         "Ensure port is accessible",
     ]
 

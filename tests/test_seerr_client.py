@@ -151,7 +151,7 @@ async def test_connection_refused_says_what_to_check():
             await seerr.status()
     assert caught.value.hints == (
         "Verify URL is correct",
-        "Check Jellyseerr is running",
+        "Check the request server is running",
         "Ensure port is accessible",
     )
 

@@ -298,20 +298,27 @@ async def test_requests_act_as_the_mapped_user(world):
 async def test_tv_requests_send_seasons_and_say_when_nothing_is_new(world):
     host = world.host
     first = await host.submit_request(THRONES, alice(), RequestOptions(seasons=(1, 2)))
-    assert first.seasons == (1, 2)
-    with pytest.raises(AlreadyRequestedError, match="every season asked for is already requested"):
-        await host.submit_request(THRONES, alice(), RequestOptions(seasons=(2, 1)))
+    assert first.seasons == (1, 2) and not first.already_requested
+    again = await host.submit_request(THRONES, alice(), RequestOptions(seasons=(2, 1)))
+    assert (again.request_id, again.already_requested) == (first.request_id, True)
+    assert again.message == "already requested by you"
     everything = await host.submit_request(THRONES, ApertureUser("carol"), RequestOptions(seasons="all"))
     assert 1 not in everything.seasons and 8 in everything.seasons
 
 
-async def test_a_duplicate_movie_returns_the_existing_request(world):
+async def test_a_duplicate_movie_returns_the_users_own_request_and_refuses_someone_elses(world):
     host = world.host
     first = await host.submit_request(MATRIX, alice())
-    again = await host.submit_request(MATRIX, ApertureUser("carol"))
-    assert again.request_id == first.request_id
-    assert again.state is RequestState.PENDING
-    assert "already requested" in again.message
+    again = await host.submit_request(MATRIX, alice())
+    assert (again.request_id, again.state, again.already_requested) == (
+        first.request_id,
+        RequestState.PENDING,
+        True,
+    )
+    assert again.message == "already requested by you"
+    with pytest.raises(AlreadyRequestedError, match="already requested by alice") as caught:
+        await host.submit_request(MATRIX, ApertureUser("carol"))
+    assert (caught.value.requested_by, caught.value.state) == ("alice", RequestState.PENDING)
 
 
 async def test_refusals_are_the_right_errors(world):
@@ -510,7 +517,8 @@ async def test_every_request_the_provider_sends_matches_the_openapi_file(flavour
     await host.lookup([MATRIX, BREAKING_BAD, THRONES], alice())
     movie = await host.submit_request(MATRIX, alice())
     show = await host.submit_request(THRONES, alice(), RequestOptions(seasons=(1, 2)))
-    await host.submit_request(MATRIX, ApertureUser("carol"))  # 409 → the existing request
+    with pytest.raises(AlreadyRequestedError):  # 409, then /movie/{id} says whose request it is
+        await host.submit_request(MATRIX, ApertureUser("carol"))
     world.runtime().poller.progress_every = 0
     watching = [tracked(movie, alice(), MATRIX), tracked(show, alice(), THRONES)]
     polled = await host.poll(watching)

@@ -20,11 +20,12 @@ The tree, by meaning (catch the branch you care about)::
     │   └── InvalidAPIKeyError          the key is wrong or revoked (403)
     ├── UnexpectedResponseError         the server answered something we cannot use
     │   ├── UnsupportedServerError      it is not the product the provider talks to
-    │   └── ServerMisconfiguredError    it is, but a setting breaks the API (e.g. CSRF on)
+    │   └── ServerMisconfiguredError    it is, but a setting breaks the API
+    │       └── CSRFProtectionError     CSRF protection on: every API write is refused
     ├── RequestRefusedError             the server refused this request
     │   ├── PermissionDeniedError       the user may not request this
     │   ├── QuotaExceededError          the user's quota is used up
-    │   ├── AlreadyRequestedError       it is requested or available already
+    │   ├── AlreadyRequestedError       requested by someone else, or in the library already
     │   └── BlocklistedError            the title is on the server's blocklist
     ├── UserNotMappedError              no server user corresponds to this Aperture user
     ├── UnsupportedOperationError       the provider does not do this (or not yet)
@@ -36,10 +37,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar
 
+from .types import RequestState
+
 __all__ = [
     "AlreadyRequestedError",
     "ApertureError",
     "BlocklistedError",
+    "CSRFProtectionError",
     "CannotConnectError",
     "HostNotFoundError",
     "InvalidAPIKeyError",
@@ -251,6 +255,22 @@ class ServerMisconfiguredError(UnexpectedResponseError):
     default_message = "A setting on the request server prevents API use"
 
 
+class CSRFProtectionError(ServerMisconfiguredError):
+    """CSRF protection is on: the server refuses every API write (a request) made with an API key.
+
+    Its ``code`` is ``csrf_enabled``, the same as the connection test's problem, so a UI shows
+    one fix whichever operation ran into it. It is a :class:`ServerMisconfiguredError`, so code
+    that catches that keeps working.
+    """
+
+    code = "csrf_enabled"
+    default_message = "CSRF protection is on: the request server refuses every API write"
+    default_hints: ClassVar[tuple[str, ...]] = (
+        "Turn off CSRF Protection in the request server's settings",
+        "CSRF protection blocks every API write made with an API key, so requests cannot be filed",
+    )
+
+
 class RequestRefusedError(ApertureError):
     """The server refused this request. The subclasses say why."""
 
@@ -278,10 +298,44 @@ class QuotaExceededError(RequestRefusedError):
 
 
 class AlreadyRequestedError(RequestRefusedError):
-    """The title (or every asked season) is already requested or available."""
+    """Nothing was filed: the title (or every asked season) is requested by someone else already,
+    or in the library.
+
+    * ``state``: the title's current state when the provider knows it: the other user's
+      request (``pending``, ``approved``, ``processing``, …) or ``available`` /
+      ``partially_available`` / ``processing`` for what is in the library or on its way.
+    * ``requested_by``: who holds the request that covers it (a display name), ``None`` when no
+      request does (the title is in the library) or the provider cannot say.
+
+    The user's *own* earlier request is not this error: providers return it as a
+    :class:`~aperture_hookspecs.types.RequestResult` with ``already_requested=True``, which the
+    host tracks like any request. Someone else's request is never returned or tracked as the
+    user's. ``state`` and ``requested_by`` default to ``None``: raising the error without them
+    still keeps the contract.
+    """
 
     code = "already_requested"
     default_message = "This title has already been requested or is available"
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        state: RequestState | str | None = None,
+        requested_by: str | None = None,
+        hints: Iterable[str] | None = None,
+        provider: str | None = None,
+    ) -> None:
+        self.state: RequestState | None = RequestState(state) if state is not None else None
+        self.requested_by = requested_by
+        super().__init__(message, hints=hints, provider=provider)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            **super().to_dict(),
+            "state": self.state.value if self.state is not None else None,
+            "requested_by": self.requested_by,
+        }
 
 
 class BlocklistedError(RequestRefusedError):

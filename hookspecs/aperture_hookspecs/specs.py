@@ -142,8 +142,20 @@ async def aperture_submit_request(
 
     Refusals are :class:`~aperture_hookspecs.errors.RequestRefusedError` subclasses with the
     server's reason (permission, quota with the numbers, already requested, blocklisted);
-    an unknown user is :class:`~aperture_hookspecs.errors.UserNotMappedError`. Never submit
-    twice: after an ambiguous failure (a timeout), check whether the request exists first.
+    an unknown user is :class:`~aperture_hookspecs.errors.UserNotMappedError`; a server
+    setting that refuses every write (CSRF protection) is
+    :class:`~aperture_hookspecs.errors.CSRFProtectionError` (code ``csrf_enabled``).
+
+    Duplicates, the same for movies and TV: when the user's *own* earlier request already
+    covers the title (or every season asked for), return that request with
+    ``already_requested=True`` (the host tracks it); when only *someone else's* request or the
+    library covers it, raise :class:`~aperture_hookspecs.errors.AlreadyRequestedError` with
+    ``requested_by`` and the title's current ``state``. Never return another user's request as
+    this user's.
+
+    Never submit twice: after an ambiguous failure (a timeout, a dropped connection, a gateway
+    timeout), look for the request again, with backoff, for as long as the server may still be
+    filing it; return it if it turns up, and submit again only when it has not.
     """
 
 

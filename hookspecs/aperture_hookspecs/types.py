@@ -337,12 +337,20 @@ class Availability:
 
 @dataclass(frozen=True, slots=True)
 class RequestResult:
-    """What a successful request submission produced.
+    """What a successful request submission produced: a request of *this* user.
 
     ``state`` is ``pending`` (awaits approval), ``approved``/``processing`` (auto-approved) or
     ``available``. ``request_id`` is the provider's id, kept by the host to poll the request.
     ``message`` is optional text for the user ("Requested seasons 1–3; season 4 was already
     requested").
+
+    ``already_requested`` is true when nothing new was filed because the user's own earlier
+    request already covers the title (or every season asked for): ``request_id``, ``state`` and
+    ``seasons`` are that request's, ``message`` says so ("already requested by you"), and the
+    host tracks it like a new one. Movies and TV answer alike. A request by *another* user is
+    never a result: it is :class:`~aperture_hookspecs.errors.AlreadyRequestedError` with
+    ``requested_by`` and the title's ``state``. ``already_requested`` defaults to false, so
+    providers that never set it keep the contract.
     """
 
     item: MediaRef
@@ -351,6 +359,7 @@ class RequestResult:
     seasons: Seasons | None = None
     is_4k: bool = False
     message: str | None = None
+    already_requested: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "state", RequestState(self.state))
@@ -368,6 +377,7 @@ class RequestResult:
             "seasons": seasons,
             "is_4k": self.is_4k,
             "message": self.message,
+            "already_requested": self.already_requested,
         }
 
 

@@ -12,7 +12,11 @@ clients of these servers (notes §2, §3, §10):
   (refused, DNS, timeout, TLS, connection dropped);
 * both error body shapes, ``{"message": …}`` and ``{"status": 403, "error": …}``;
 * 401 → missing key, 403 on the key check → wrong key, an HTML page or broken JSON → a clear
-  "this is not the API" error, never a ``JSONDecodeError``;
+  "this is not the API" error, never a ``JSONDecodeError``; a 403 that mentions CSRF, whatever
+  its body's shape, → :class:`~aperture_hookspecs.errors.CSRFProtectionError` (``csrf_enabled``);
+* messages name the product that was detected (``product``, set once detection has run), and
+  until then "the request server": a guess from the provider's name would be wrong on the
+  other products ("Jellyseerr refused the API key" on a Seerr server);
 * reads (GET) are retried with exponential backoff and jitter, within ``retry_budget``
   seconds of waiting, after a refused or dropped connection and after 429/502/503/504
   (honouring ``Retry-After``); timeouts, DNS and TLS failures are not retried, and writes
@@ -47,12 +51,12 @@ import httpx
 
 from aperture_hookspecs import (
     CannotConnectError,
+    CSRFProtectionError,
     HostNotFoundError,
     InvalidAPIKeyError,
     MissingAPIKeyError,
     ProviderTimeoutError,
     RefusedConnectionError,
-    ServerMisconfiguredError,
     TLSError,
     UnexpectedResponseError,
 )
@@ -80,6 +84,8 @@ log = logging.getLogger(__name__)
 API_PREFIX = "/api/v1"
 USER_AGENT = f"aperture-plugins/{distribution_version('aperture-overseerr')}"
 PERMISSION_TEXT = "You do not have permission to access this endpoint"
+NEUTRAL_NAME = "the request server"
+"""How messages name the server before its product is detected."""
 CSRF_HINTS = (
     "Turn off CSRF Protection in the server's Settings → General (Overseerr) or Settings → Network (Seerr)",
     "CSRF protection blocks every API write made with an API key, so requests cannot be filed",
@@ -133,7 +139,9 @@ class SeerrClient:
 
     ``http`` is an injected ``httpx.AsyncClient`` (for sharing a pool, or for tests); when it is
     not given the client creates one and :meth:`aclose` closes it. ``transport`` is passed to
-    the client it creates (tests route it to a fake server).
+    the client it creates (tests route it to a fake server). ``product`` is the detected
+    product's name for messages; leave it out until detection has run (messages then say
+    "the request server"), and set the attribute once it has.
     """
 
     def __init__(
@@ -145,7 +153,7 @@ class SeerrClient:
         verify_tls: bool = True,
         http: httpx.AsyncClient | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
-        product: str = "Jellyseerr",
+        product: str | None = None,
         retries: int = 2,
         retry_budget: float = 2.0,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
@@ -158,7 +166,7 @@ class SeerrClient:
         self._random = jitter
         self._api_key = api_key
         self.timeout = timeout
-        self.product = product
+        self.product: str = product or NEUTRAL_NAME
         self._owns_http = http is None
         self.http = http or httpx.AsyncClient(
             timeout=httpx.Timeout(timeout),
@@ -197,8 +205,9 @@ class SeerrClient:
         """Send one API call and return its answer if its status is in ``expect``.
 
         Other statuses raise: 401 → :class:`MissingAPIKeyError`; 403 with the permission body
-        on a call made as the key's owner → :class:`InvalidAPIKeyError`; 403 ``invalid csrf
-        token`` → :class:`ServerMisconfiguredError`; anything else →
+        on a call made as the key's owner → :class:`InvalidAPIKeyError`; a 403 that mentions
+        CSRF (``invalid csrf token``, in any body, even where 403 is expected) →
+        :class:`CSRFProtectionError`; anything else →
         :class:`UnexpectedResponseError` with the server's message. Callers that handle a
         status themselves (404, 409, 202, 403 on a request) list it in ``expect``.
         """
@@ -228,7 +237,13 @@ class SeerrClient:
                 delay = self._backoff(attempt)
                 log.info("%s failed (%s); retrying in %.2f s", where, error.message, delay)
             else:
-                answer = Answer(response.status_code, self._json(response, where))
+                if response.status_code == 403 and b"csrf" in response.content.lower():
+                    raise self._csrf_error(where)
+                if response.status_code in expected and response.status_code in GATEWAY_STATUSES:
+                    # a proxy's own page (often HTML): the status is the answer the caller wants
+                    answer = Answer(response.status_code, _json_or_none(response))
+                else:
+                    answer = Answer(response.status_code, self._json(response, where))
                 if answer.status in expected:
                     return answer
                 delay = self._retry_delay(answer, response, attempt)
@@ -238,7 +253,18 @@ class SeerrClient:
             if time.monotonic() + delay > budget_ends:
                 break
             await self._sleep(delay)
-        raise CannotConnectError(f"{self.product} kept failing {where}; gave up after {attempts} tries")
+        raise CannotConnectError(f"{self._subject} kept failing {where}; gave up after {attempts} tries")
+
+    @property
+    def _subject(self) -> str:
+        """The server's name at the start of a sentence."""
+        return self.product[:1].upper() + self.product[1:]
+
+    def _csrf_error(self, where: str) -> CSRFProtectionError:
+        return CSRFProtectionError(
+            f"{self._subject} has CSRF protection switched on: it refused {where} (403 invalid csrf token)",
+            hints=CSRF_HINTS,
+        )
 
     async def _send(
         self, method: str, url: str, headers: dict[str, str], content: bytes | None, where: str
@@ -294,7 +320,7 @@ class SeerrClient:
         if "html" in content_type or response.content.lstrip()[:1] == b"<":
             raise UnexpectedResponseError(
                 f"{where} answered with an HTML page (status {response.status_code}), "
-                f"not the {self.product} API",
+                f"not the API of {self.product}",
                 hints=(
                     f"Check the URL points at {self.product} itself (e.g. http://host:5055), "
                     "not a reverse proxy's login page or another web app",
@@ -320,39 +346,35 @@ class SeerrClient:
             return UnexpectedResponseError(
                 f"Too many requests: {where} was rate-limited (429){when}",
                 hints=(
-                    f"{self.product} does not rate-limit its API itself: check a reverse proxy in front",
+                    f"{self._subject} does not rate-limit its API itself: check a reverse proxy in front",
                     "Raise the proxy's limit for Aperture's address, or poll less often",
                 ),
             )
         if answer.status == 401:
             return MissingAPIKeyError(
-                f"{self.product} says no API key reached it (401 on {where})",
+                f"{self._subject} says no API key reached it (401 on {where})",
                 hints=(
                     f"Enter the API key from {self.product}'s Settings → General",
                     "If a reverse proxy sits in front, make it pass the X-Api-Key header",
                 ),
             )
-        if answer.status == 403 and "csrf" in text.lower():
-            return ServerMisconfiguredError(
-                f"{self.product} has CSRF protection switched on", hints=CSRF_HINTS
-            )
         if answer.status == 403 and text == PERMISSION_TEXT and act_as is None:
             return InvalidAPIKeyError(
-                f"{self.product} refused the API key (403 on {where})",
+                f"{self._subject} refused the API key (403 on {where})",
                 hints=(
                     "API key is invalid or expired",
                     f"Generate a new key in {self.product}'s Settings → General",
                 ),
             )
         if answer.status == 403:
-            return UnexpectedResponseError(f"{self.product} refused {where}: {text or 'forbidden'} (403)")
+            return UnexpectedResponseError(f"{self._subject} refused {where}: {text or 'forbidden'} (403)")
         if answer.status >= 500:
             return UnexpectedResponseError(
-                f"{self.product} failed to answer {where}: {text or 'server error'} ({answer.status})",
+                f"{self._subject} failed to answer {where}: {text or 'server error'} ({answer.status})",
                 hints=(f"Check {self.product}'s logs", "Try again in a minute; the server may be restarting"),
             )
         return UnexpectedResponseError(
-            f"{self.product} answered {where} with {answer.status}: {text or 'no message'}"
+            f"{self._subject} answered {where} with {answer.status}: {text or 'no message'}"
         )
 
     def _transport_error(self, error: httpx.HTTPError, where: str) -> CannotConnectError:
@@ -360,7 +382,7 @@ class SeerrClient:
         if isinstance(error, httpx.TimeoutException):
             kind = "connecting" if isinstance(error, httpx.ConnectTimeout) else "waiting for an answer"
             return ProviderTimeoutError(
-                f"{self.product} at {target} timed out while {kind} ({self.timeout:g} s, {where})",
+                f"{self._subject} at {target} timed out while {kind} ({self.timeout:g} s, {where})",
                 hints=(
                     f"Check {self.product} is running and reachable from this machine",
                     "Ensure no firewall silently drops the connection",
@@ -473,14 +495,31 @@ class SeerrClient:
         return TvShow.parse(answer.body)
 
     async def create_request(self, body: Mapping[str, Any], act_as: int) -> Answer:
-        """``POST /request`` as ``act_as``; returns 201/202/403/409/500 answers for the caller."""
+        """``POST /request`` as ``act_as``; returns 201/202/403/409/500 answers for the caller, and
+        the gateway answers 502/503/504 too: a proxy that gave up may have passed the request on,
+        so whether it was filed is unknown (the caller checks before sending it again)."""
         return await self.request(
-            "POST", "/request", body=dict(body), act_as=act_as, expect=(201, 202, 403, 409, 500)
+            "POST",
+            "/request",
+            body=dict(body),
+            act_as=act_as,
+            expect=(201, 202, 403, 409, 500, *GATEWAY_STATUSES),
         )
 
 
-RETRY_STATUSES = frozenset({429, 502, 503, 504})
+GATEWAY_STATUSES = (502, 503, 504)
+"""A proxy's answers when the server behind it failed, or did not answer in time."""
+
+RETRY_STATUSES = frozenset({429, *GATEWAY_STATUSES})
 """Answers worth retrying a read for: rate limiting, and a proxy whose server is restarting."""
+
+
+def _json_or_none(response: httpx.Response) -> Any:
+    """The JSON body of an answer, or ``None`` when it has none or is not JSON."""
+    try:
+        return response.json() if response.content else None
+    except (ValueError, UnicodeDecodeError):
+        return None
 
 
 def _transient(error: CannotConnectError) -> bool:

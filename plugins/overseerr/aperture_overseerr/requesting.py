@@ -7,16 +7,19 @@ approval workflow (pending unless they may auto-approve). The body always carrie
 Answers (notes §8):
 
 * 201 → the new request; its state is pending or approved, as the server decided;
-* 202 ``No seasons available to request`` → nothing new: :class:`AlreadyRequestedError`;
-* 409 → already requested: the existing request's current state is returned;
-* 403 → permission, quota (with the numbers) or blocklisted, each its own error;
+* 409 (a movie) and 202 ``No seasons available to request`` (TV) → nothing new, explained alike
+  by :mod:`.duplicates`: the user's own request is returned (``already_requested``), someone
+  else's or the library's is :class:`AlreadyRequestedError` with who and the state;
+* 403 → permission, quota (with the numbers) or blocklisted, each its own error (CSRF
+  protection is recognised by the client: :class:`CSRFProtectionError`);
 * 500 → the server could not look the title up on TMDB.
 
 Before sending: a title already AVAILABLE is refused here (the server would accept a duplicate),
 and so is a blocklisted one, and a TV request for seasons the show does not have
 (:func:`~aperture_overseerr.seasons.check_asked_seasons`). After an ambiguous failure (a
-timeout, a dropped connection after the body was sent) the user's newest requests are checked
-before trying once more, so a request is never filed twice.
+timeout, a dropped connection after the body was sent, a gateway's 502/503/504) the request is
+looked for again with backoff before it is sent once more (:mod:`.lost_answers`), so a request is
+never filed twice and one the server filed late is still returned and tracked.
 """
 
 from __future__ import annotations
@@ -29,40 +32,29 @@ from aperture_hookspecs import (
     AlreadyRequestedError,
     ApertureUser,
     BlocklistedError,
-    CannotConnectError,
-    HostNotFoundError,
     MediaRef,
     PermissionDeniedError,
     QuotaExceededError,
-    RefusedConnectionError,
     RequestOptions,
     RequestResult,
     RequestState,
-    ServerMisconfiguredError,
-    TLSError,
     UnexpectedResponseError,
     UserNotMappedError,
 )
 
 from .availability import Viewer, requestability
-from .client import CSRF_HINTS, PERMISSION_TEXT, Answer
-from .models import (
-    MEDIA_AVAILABLE,
-    MEDIA_STATUS_6,
-    REQUEST_DECLINED,
-    MediaRequest,
-)
+from .client import PERMISSION_TEXT, Answer
+from .duplicates import AskedSeasons, explain_duplicate, result_of
+from .lost_answers import LOST_MESSAGE, Found, file_request
+from .models import MEDIA_AVAILABLE, MEDIA_STATUS_6, MediaRequest
 from .permissions import quota_exempt
 from .profiles import Status6
-from .request_state import state_of
 from .seasons import check_asked_seasons
 
 if TYPE_CHECKING:
     from .runtime import SeerrRuntime
 
 log = logging.getLogger(__name__)
-
-RECENT_REQUESTS = 20
 
 
 def request_body(item: MediaRef, options: RequestOptions, is_4k: bool) -> dict[str, Any]:
@@ -89,7 +81,9 @@ async def submit(
     row = runtime.index.get(item.media_type.value, item.tmdb_id)
     status = row.status_for(is_4k) if row else None
     if status == MEDIA_AVAILABLE:
-        raise AlreadyRequestedError(f"{item} is already in the library{' in 4K' if is_4k else ''}")
+        raise AlreadyRequestedError(
+            f"{item} is already in the library{' in 4K' if is_4k else ''}", state=RequestState.AVAILABLE
+        )
     if status == MEDIA_STATUS_6 and identity.profile.status6 is Status6.BLOCKLISTED:
         raise BlocklistedError()
     allowed, reason, admin_reason = requestability(
@@ -102,20 +96,15 @@ async def submit(
     _check_season_quota(viewer, item, options)
     body = request_body(item, options, is_4k)
     seerr_user = viewer.user
+    asked: AskedSeasons = None if options.seasons == ALL_SEASONS else frozenset(options.seasons)
     try:
-        answer = await runtime.client.create_request(body, act_as=seerr_user.id)
-    except CannotConnectError as error:
-        if isinstance(error, RefusedConnectionError | HostNotFoundError | TLSError):
-            raise  # nothing was sent
-        log.info("Submitting %s for %s was ambiguous (%s); checking before retrying", item, user.name, error)
-        existing = await _find_recent(runtime, seerr_user.id, item, is_4k)
-        if existing is not None:
-            return _result(item, existing, is_4k, "the request was filed although the answer was lost")
-        answer = await runtime.client.create_request(body, act_as=seerr_user.id)
+        filed = await file_request(runtime, body, seerr_user.id, item, is_4k, asked)
     finally:
         runtime.forget_user_data(seerr_user.id)
         runtime.index_is_stale()
-    return await _interpret(runtime, answer, item, user, seerr_user.id, is_4k)
+    if isinstance(filed, Found):
+        return result_of(item, filed.request, is_4k, LOST_MESSAGE)
+    return await _interpret(runtime, filed, item, user, seerr_user.id, is_4k, asked)
 
 
 def _check_season_quota(viewer: Viewer, item: MediaRef, options: RequestOptions) -> None:
@@ -138,25 +127,21 @@ def _check_season_quota(viewer: Viewer, item: MediaRef, options: RequestOptions)
 
 
 async def _interpret(
-    runtime: SeerrRuntime, answer: Answer, item: MediaRef, user: ApertureUser, seerr_user_id: int, is_4k: bool
+    runtime: SeerrRuntime,
+    answer: Answer,
+    item: MediaRef,
+    user: ApertureUser,
+    seerr_user_id: int,
+    is_4k: bool,
+    asked: AskedSeasons,
 ) -> RequestResult:
     product = runtime.client.product
     if answer.status == 201:
         request = MediaRequest.parse(answer.body, "POST /api/v1/request")
-        return _result(item, request, is_4k, None)
+        return result_of(item, request, is_4k, None)
     text = answer.message()
-    if answer.status == 202:
-        raise AlreadyRequestedError(
-            f"Nothing new to request for {item}: every season asked for is already requested or available",
-            hints=("Choose other seasons, or wait for the ones already requested",),
-        )
-    if answer.status == 409:
-        existing = await _find_recent(runtime, seerr_user_id, item, is_4k) or await _find_any(
-            runtime, item, is_4k
-        )
-        if existing is not None:
-            return _result(item, existing, is_4k, f"{item} was already requested")
-        raise AlreadyRequestedError(f"{item} has already been requested ({text})")
+    if answer.status in (202, 409):  # the same for movies (409) and TV (202): see .duplicates
+        return await explain_duplicate(runtime, item, seerr_user_id, is_4k, asked, text)
     if answer.status == 403:
         raise await _refusal(runtime, text, user, seerr_user_id, item)
     raise UnexpectedResponseError(
@@ -172,8 +157,6 @@ async def _refusal(
     runtime: SeerrRuntime, text: str, user: ApertureUser, seerr_user_id: int, item: MediaRef
 ) -> Exception:
     lowered = text.lower()
-    if "csrf" in lowered:
-        return ServerMisconfiguredError(f"{runtime.client.product} has CSRF protection on", hints=CSRF_HINTS)
     if "quota" in lowered:
         numbers = ""
         try:
@@ -197,49 +180,4 @@ async def _refusal(
     return PermissionDeniedError(
         f"{user.name} may not make this request: {text or 'permission denied'}",
         hints=("Ask the admin to grant the request permission (REQUEST, or REQUEST_MOVIE / REQUEST_TV, 4K)",),
-    )
-
-
-async def _find_recent(
-    runtime: SeerrRuntime, seerr_user_id: int, item: MediaRef, is_4k: bool
-) -> MediaRequest | None:
-    page = await runtime.client.user_requests(seerr_user_id, take=RECENT_REQUESTS)
-    return _pick(page.results, item, is_4k)
-
-
-async def _find_any(runtime: SeerrRuntime, item: MediaRef, is_4k: bool) -> MediaRequest | None:
-    """Someone else's request for the title: from ``/movie|tv/{id}`` (TMDB-backed, rare path)."""
-    details = await runtime.client.title_details(item.media_type.value, item.tmdb_id)
-    info = details.obj("mediaInfo")
-    if info is None:
-        return None
-    requests = []
-    for value in info.items("requests"):
-        if isinstance(value, dict):
-            value = {**value, "media": value.get("media") or dict(info.value)}
-        requests.append(MediaRequest.parse(value, f"{details.where}.mediaInfo.requests[]"))
-    return _pick(requests, item, is_4k)
-
-
-def _pick(requests: Any, item: MediaRef, is_4k: bool) -> MediaRequest | None:
-    for request in requests:
-        media = request.media
-        if (
-            media is not None
-            and media.tmdb_id == item.tmdb_id
-            and media.media_type == item.media_type.value
-            and request.is_4k == is_4k
-            and request.status != REQUEST_DECLINED
-        ):
-            return request
-    return None
-
-
-def _result(item: MediaRef, request: MediaRequest, is_4k: bool, message: str | None) -> RequestResult:
-    state = state_of(request, request.media)
-    seasons = tuple(sorted(s.season_number for s in request.seasons)) or None
-    if state is RequestState.APPROVED and message is None:
-        message = "approved at once"
-    return RequestResult(
-        item=item, request_id=str(request.id), state=state, seasons=seasons, is_4k=is_4k, message=message
     )

@@ -33,6 +33,7 @@ from .availability import Viewer, availability_for, describe_quota
 from .cache import TimedCache
 from .client import SeerrClient
 from .connection import ServerIdentity
+from .lost_answers import RECHECK_DELAYS
 from .media_index import MediaIndex, Refresh
 from .models import MEDIA_PROCESSING, Quota, QuotaDefaults, SeerrUser
 from .own_requests import Expectation, Latest, OwnRequests
@@ -62,14 +63,15 @@ class SeerrRuntime:
             timeout=float(settings.get("timeout", 10.0)),
             verify_tls=bool(settings.get("verify_tls", True)),
             transport=transport,
-            product=expected_product,
-        )
+        )  # named "the request server" in messages until detection says which product it is
         self.index = MediaIndex()
         self.users = UserDirectory()
         self.quotas: TimedCache[int, Quota] = TimedCache(ttl=60.0)
         self.quota_defaults: TimedCache[str, QuotaDefaults | None] = TimedCache(ttl=300.0)
         self.own_requests = OwnRequests(self.client, self.users)
         self.poller = RequestPoller(progress_every=float(settings.get("progress_interval", 60.0)))
+        #: after an ambiguous submit: wait this long before each look for the request (seconds)
+        self.submit_rechecks: tuple[float, ...] = RECHECK_DELAYS
         self._identity: ServerIdentity | None = None
         self._identity_lock = asyncio.Lock()
 

@@ -107,6 +107,27 @@ def test_errors_say_what_to_do_and_nest_by_meaning():
     assert "url: needs a host name" in str(invalid) and invalid.to_dict()["field_errors"]["timeout"]
 
 
+def test_duplicate_answers_keep_the_contract_for_providers_that_say_nothing_more():
+    from aperture_hookspecs import (
+        AlreadyRequestedError,
+        CSRFProtectionError,
+        RequestResult,
+        ServerMisconfiguredError,
+    )
+
+    plain = AlreadyRequestedError("tv:1399 is in the library")
+    assert (plain.state, plain.requested_by) == (None, None)
+    assert plain.to_dict()["state"] is None and plain.to_dict()["requested_by"] is None
+    named = AlreadyRequestedError("x", state="approved", requested_by="alice")
+    assert named.state is RequestState.APPROVED and named.to_dict()["state"] == "approved"
+    with pytest.raises(ValueError, match="nonsense"):
+        AlreadyRequestedError("x", state="nonsense")
+    result = RequestResult(MATRIX, "7", RequestState.PENDING)
+    assert result.already_requested is False and result.to_dict()["already_requested"] is False
+    csrf = CSRFProtectionError()
+    assert isinstance(csrf, ServerMisconfiguredError) and csrf.code == "csrf_enabled"
+
+
 def test_a_provider_context_never_shows_its_settings():
     context = ProviderContext("x", {"api_key": "FAKE-KEY-SECRET"}, Path("/tmp"))
     assert "FAKE-KEY-SECRET" not in repr(context)

@@ -191,6 +191,19 @@ async def test_seasons_in_the_library_are_nobodys_request(served):
     assert served.tracked(SAM) == []
 
 
+async def test_when_the_title_cannot_be_read_the_users_own_request_still_counts(served):
+    host, fake = served.host, served.fake
+    alices = await host.submit_request(FIGHT_CLUB, ALICE)
+    fake.fail_next(2, status=500, body={"message": "Unable to retrieve movie."}, path_prefix="/movie/550")
+    again = await host.submit_request(FIGHT_CLUB, ALICE)  # found in her own newest requests
+    assert (again.request_id, again.already_requested) == (alices.request_id, True)
+    with pytest.raises(AlreadyRequestedError) as caught:  # not hers: whose, the server cannot say now
+        await host.submit_request(FIGHT_CLUB, SAM)
+    assert caught.value.requested_by is None
+    assert "already requested by another user, or is in the library" in caught.value.message
+    assert served.tracked(SAM) == []
+
+
 # -- CSRF protection ---------------------------------------------------------------------------------
 
 

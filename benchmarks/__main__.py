@@ -7,8 +7,12 @@ not the ones to publish).
 
 Every flavour of ``--flavours`` (default: Seerr 3.1.0, whose ``updatedAt`` is frozen, and Seerr
 3.2.0, where it moves; :mod:`benchmarks.flavours`) gets its own server, seeded alike, and runs
-the lookups, the polling cycles and the long-running window (:mod:`benchmarks.soak`); the first
-one also runs what does not depend on the stamps (the naive baseline and the concurrent users).
+the lookups, the polling cycles and the long-running window (:mod:`benchmarks.soak`), then the
+lookups and polling cycles again on a second server with the same rows but only
+``--small-requests`` open requests and nothing else in flight (the in-flight sets the frozen
+checks read are then a home server's size). The first flavour also runs what does not depend on
+the stamps (the naive baseline and the concurrent users). The index memory is measured in
+process (:func:`benchmarks.scenarios.index_memory`).
 """
 
 from __future__ import annotations

@@ -1,4 +1,10 @@
-"""The figures as a rich table, the targets of issue 7 checked against them, and ``results.json``."""
+"""The figures as rich tables (or Markdown), the targets of issues 7 and 12 checked against them,
+and ``results.json``.
+
+Tables: what does not depend on the stamps (on the first flavour's server), the lookups and
+polling cycles of every flavour side by side, the long-running window (each change on every
+flavour), then the targets.
+"""
 
 from __future__ import annotations
 
@@ -398,6 +404,7 @@ def soak_rows(results: dict[str, Any]) -> Rows:
             f"{window['calls_per_minute']:g}/min): "
             + ", ".join(f"{k}×{v}" for k, v in per.items())
             + f"; client CPU {window['client_cpu_ms_per_minute']:,.0f} ms/min"
+            + (f"; TMDB-backed: {', '.join(window['tmdb_paths'])}" if window.get("tmdb_paths") else "")
         )
     rows.append(tuple(cost))
     return rows

@@ -147,18 +147,21 @@ async def lookups(
             statistics.median(r.cpu for r in colds),
             colds[-1].result,
         )
-        same = _median([await measure(server, lambda: host.lookup(first, user)) for _ in range(repeat)])
+
+        def lookup(page: list[MediaRef]) -> Callable[[], Awaitable[Any]]:
+            return lambda: host.lookup(page, user)
+
+        same = _median([await measure(server, lookup(first)) for _ in range(repeat)])
         other_pages = [world.page(10 + n, page_size) for n in range(repeat)]
-        other = _median([await measure(server, lambda p=p: host.lookup(p, user)) for p in other_pages])
+        other = _median([await measure(server, lookup(p)) for p in other_pages])
         runtime = runtime_of(host)
         due_runs = []
         for n in range(repeat):
             runtime.index.mark_stale()  # as if max_staleness had passed since the last check
-            page = world.page(100 + n, page_size)
-            due_runs.append(await measure(server, lambda p=page: host.lookup(p, user)))
+            due_runs.append(await measure(server, lookup(world.page(100 + n, page_size))))
         due = _median(due_runs)
         states = Counter(answer.state.value for answer in cold.result)
-    result = {
+    result: dict[str, Any] = {
         "cold": cold.figures(page_size),
         "warm_same_page": same.figures(page_size),
         "warm_other_page": other.figures(page_size),

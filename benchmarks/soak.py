@@ -347,6 +347,7 @@ def _figures(
         "index_checks": by_endpoint.get("GET /request/count", 0),
         "calls": len(calls),
         "tmdb_calls": sum(call.kind == "tmdb" for call in calls),
+        "tmdb_paths": sorted(call.path for call in calls if call.kind == "tmdb"),
         "calls_by_endpoint": dict(sorted(by_endpoint.items())),
         "calls_per_minute": round(len(calls) / minutes, 1),
         "client_cpu_ms": round(cpu * 1000, 1),

@@ -11,7 +11,8 @@ rows, 60 % are available, 10 % partially available shows (or available movies), 
 
 A Discovery page (:meth:`World.page`) mixes titles the server knows (various statuses) with titles
 it has never seen (only in the fake TMDB catalogue), like the real page, which shows titles that
-are not in the library.
+are not in the library. :class:`Reserve` hands each scenario the titles and requests it changes
+on the server, so no scenario finds one another has moved.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import Any, Literal
 
 from aperture_hookspecs import ApertureUser, MediaRef, ProviderInfo, RequestState, TrackedRequest
 from aperture_overseerr import SEERR_CAPABILITIES, SeerrProvider
@@ -32,6 +33,7 @@ from aperture_plugins import MemorySettings, PluginHost
 
 MEDIA_PENDING, MEDIA_PROCESSING, MEDIA_PARTIAL, MEDIA_AVAILABLE, MEDIA_UNKNOWN = 2, 3, 4, 5, 1
 REQUEST_PENDING, REQUEST_APPROVED = 1, 2
+MediaType = Literal["movie", "tv"]
 #: The first TMDB id of titles that have no media row (never requested, not in the library).
 UNSEEN_BASE = 5_000_000
 
@@ -99,7 +101,7 @@ def seed(
     pending: list[MediaRecord] = []
     processing: list[MediaRecord] = []
     for n in range(rows):
-        media_type = "tv" if n % 10 >= 7 else "movie"
+        media_type: MediaType = "tv" if n % 10 >= 7 else "movie"
         tmdb_id = 10_000 + n
         title = TitleRecord(
             media_type=media_type,

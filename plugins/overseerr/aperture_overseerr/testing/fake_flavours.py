@@ -7,16 +7,29 @@ Source of every value: ``shared/reference/seerr-api-notes.md`` (columns O, J273 
 the three OpenAPI files (the query parameters and enum values each version's validator accepts)
 and the recordings of the real servers in ``shared/reference/recorded/<product>-<version>/``.
 
-:func:`flavour_traits` builds the traits of another version of a flavour (``"3.2.0"`` of Seerr,
-``"2.5.2"`` of Jellyseerr): it changes the reported version and the traits known to depend on
-it (today only :attr:`FlavourTraits.frozen_updated_at`); every other trait stays the recorded
-version's.
+:func:`flavour_traits` builds the traits of another release of a flavour. The traits the notes
+tie to a release follow it (:data:`RELEASE_RULES` lists each rule with its source):
+
+* Overseerr ≥ 1.35 (the notes' O+ column, read from ``overseerr-api-develop-2025-08-14.yml``
+  and the code of that commit): status 6 = DELETED for media and seasons, request status 5
+  COMPLETED, ``seasons: "all"`` without season 0, the ``deleted``/``completed`` filters, the
+  ``deleted`` status segment and a ``completed`` count;
+* Jellyseerr < 2.6 (the notes' J column, "2.0–2.5"): no DELETED (7), no COMPLETED, the
+  availability sync of Overseerr 1.34, ``seasons: "all"`` with season 0 when
+  ``enableSpecialEpisodes`` is on, no ``deleted``/``completed`` filters and no ``mediaType`` on
+  ``GET /request``; below 2.4 no ``includeIds`` on ``GET /user``; below 2.0 no blacklist (status
+  6 unused);
+* Seerr < 3.1: your own profile is filtered like anyone's on ``GET /user/{id}``;
+* every product: whether ``updatedAt`` moves (:attr:`FlavourTraits.frozen_updated_at`).
+
+Every other trait (the shapes, texts and effects only the recordings show) stays the recorded
+release's.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Literal
@@ -52,15 +65,16 @@ MEDIA_PENDING = 2
 MEDIA_PROCESSING = 3
 MEDIA_PARTIALLY_AVAILABLE = 4
 MEDIA_AVAILABLE = 5
-MEDIA_BLOCKLISTED = 6  # J: BLACKLISTED, S: BLOCKLISTED; unused by Overseerr 1.34
-MEDIA_DELETED = 7  # J273 and S only
+MEDIA_STATUS_6 = 6  # O ≥ 1.35: DELETED; J ≥ 2.0: BLACKLISTED; S: BLOCKLISTED; unused by O ≤ 1.34
+MEDIA_BLOCKLISTED = MEDIA_STATUS_6  # where the product has a blocklist (J ≥ 2.0, S)
+MEDIA_STATUS_7 = 7  # J ≥ 2.6 and S: DELETED; unused elsewhere
 
 # --- MediaRequestStatus (notes §5) ----------------------------------------------------------
 REQUEST_PENDING = 1
 REQUEST_APPROVED = 2
 REQUEST_DECLINED = 3
 REQUEST_FAILED = 4
-REQUEST_COMPLETED = 5  # J273 and S only
+REQUEST_COMPLETED = 5  # O ≥ 1.35, J ≥ 2.6 and S only
 
 # --- UserType (notes §5) --------------------------------------------------------------------
 USER_PLEX = 1
@@ -167,10 +181,17 @@ class FlavourTraits:
     api_name: str
     #: ``mediaServerType`` in ``/settings/public`` and ``/settings/main`` (2 = Jellyfin); None = absent.
     media_server_type: int | None
-    #: Name of media status 6, or None when the version does not use 6.
+    #: Name of media status 6: ``DELETED`` (Overseerr ≥ 1.35), ``BLACKLISTED`` (Jellyseerr ≥ 2.0),
+    #: ``BLOCKLISTED`` (Seerr); None where the version does not use 6 (Overseerr ≤ 1.34,
+    #: Jellyseerr 1.x). Notes §5.
     status6_name: str | None
-    has_deleted_status: bool  # media status 7 DELETED
-    has_completed_request: bool  # request status 5 COMPLETED
+    #: The media and season status that means DELETED (set by the availability sync when a title
+    #: or season leaves the library): 7 on Jellyseerr ≥ 2.6 and Seerr, 6 on Overseerr ≥ 1.35, None
+    #: where there is none (Overseerr ≤ 1.34, Jellyseerr < 2.6: the sync resets the status
+    #: instead). Notes §5, trap 6.
+    deleted_status: int | None
+    #: request status 5 COMPLETED exists (Overseerr ≥ 1.35, Jellyseerr ≥ 2.6, Seerr; notes §5).
+    has_completed_request: bool
     has_jellyfin_fields: bool  # users: jellyfinUsername / jellyfinUserId; media: jellyfinMediaId, mediaUrl
     has_avatar_etag: bool  # users: avatarETag / avatarVersion
     has_user_warnings: bool  # users: warnings (recorded on Jellyseerr 2.7.3 and Seerr 3.1.0)
@@ -192,11 +213,16 @@ class FlavourTraits:
     blocklist_name: str | None
     #: 403 text of POST /request for a media with status 6; None = no blocklist.
     blocklist_message: str | None
-    #: ``seasons: "all"`` includes season 0 (specials).
-    all_seasons_include_specials: bool
-    #: explicit season lists lose season 0 (``enableSpecialEpisodes`` off, the default).
-    drop_specials_from_lists: bool
-    #: own profile unfiltered on GET /user/{id} (S ≥ 3.1.0).
+    #: whether ``seasons: "all"`` includes season 0 (specials) (notes §8): ``"always"`` (Overseerr
+    #: ≤ 1.34, recorded on 1.34.0), ``"never"`` (Overseerr ≥ 1.35, Jellyseerr ≥ 2.6, Seerr), or
+    #: ``"setting"``: only while ``enableSpecialEpisodes`` is on (Jellyseerr < 2.6).
+    all_seasons_specials: Literal["always", "never", "setting"]
+    #: the server has the ``enableSpecialEpisodes`` setting (Jellyseerr, Seerr; in
+    #: ``/settings/public`` and ``/settings/main``): explicit season lists lose season 0 while it
+    #: is off (the default) and keep it while it is on. Overseerr has no such setting and keeps
+    #: season 0 in explicit lists (notes §1, §8).
+    special_episodes_setting: bool
+    #: own profile unfiltered on GET /user/{id} (Seerr ≥ 3.1.0, notes §9; filtered on 3.0).
     own_profile_unfiltered: bool
     #: where the CSRF switch is reported: ``/settings/main`` (O) or ``/settings/network`` (J, S).
     csrf_settings_path: str
@@ -222,8 +248,11 @@ class FlavourTraits:
     #: the answer to ``POST /request/{id}/approve`` still shows the season requests PENDING
     #: (recorded on Jellyseerr 2.7.3; Seerr 3.1.0 and Overseerr 1.34.0 show them APPROVED).
     approve_answer_shows_pending_seasons: bool
-    #: ``/request/count`` has a ``completed`` key (Seerr 3.1.0 only; Jellyseerr 2.7.3 has COMPLETED
-    #: requests but does not count them, Overseerr 1.34.0 has no COMPLETED).
+    #: ``/request/count`` has a ``completed`` key (recorded on Seerr 3.1.0; Jellyseerr 2.7.3 has
+    #: COMPLETED requests but does not count them, Overseerr 1.34.0 has no COMPLETED). Overseerr ≥
+    #: 1.35: True, an inference from notes §8 ("O+/J273/S add ``completed``", read from the code
+    #: of 5ef098f6, never recorded); the same sentence is wrong for Jellyseerr 2.7.3, and the O+
+    #: OpenAPI file does not list the key (neither does 2.7.3's; Seerr's does), so it is doubtful.
     request_count_has_completed: bool
     #: timestamps have whole-second precision (``.000Z``; SQLite stores 1 s, trap 17), and rows
     #: with equal timestamps come back in ascending id order. Recorded on all three products.
@@ -232,12 +261,17 @@ class FlavourTraits:
     query_params: Mapping[str, Mapping[str, ParamSpec]] = field(repr=False)
     openapi_file: str = ""
 
+    @property
+    def has_deleted_status(self) -> bool:
+        """Is there a DELETED media status (:attr:`deleted_status`)?"""
+        return self.deleted_status is not None
+
     def media_status_name(self, value: int) -> str:
         """The enum name of a media status in this version (for messages and docs)."""
         names = {1: "UNKNOWN", 2: "PENDING", 3: "PROCESSING", 4: "PARTIALLY_AVAILABLE", 5: "AVAILABLE"}
-        if value == MEDIA_BLOCKLISTED and self.status6_name:
+        if value == MEDIA_STATUS_6 and self.status6_name:
             return self.status6_name
-        if value == MEDIA_DELETED and self.has_deleted_status:
+        if value == self.deleted_status:
             return "DELETED"
         return names.get(value, str(value))
 
@@ -251,7 +285,7 @@ FLAVOURS: Mapping[Flavour, FlavourTraits] = MappingProxyType(
             api_name="Overseerr API",
             media_server_type=None,
             status6_name=None,
-            has_deleted_status=False,
+            deleted_status=None,
             has_completed_request=False,
             has_jellyfin_fields=False,
             has_avatar_etag=False,
@@ -263,8 +297,8 @@ FLAVOURS: Mapping[Flavour, FlavourTraits] = MappingProxyType(
             network_settings_extras=False,
             blocklist_name=None,
             blocklist_message=None,
-            all_seasons_include_specials=True,
-            drop_specials_from_lists=False,
+            all_seasons_specials="always",
+            special_episodes_setting=False,
             own_profile_unfiltered=False,
             csrf_settings_path="/settings/main",
             include_ids_grow_take=False,
@@ -286,7 +320,7 @@ FLAVOURS: Mapping[Flavour, FlavourTraits] = MappingProxyType(
             api_name="Jellyseerr API",
             media_server_type=2,
             status6_name="BLACKLISTED",
-            has_deleted_status=True,
+            deleted_status=MEDIA_STATUS_7,
             has_completed_request=True,
             has_jellyfin_fields=True,
             has_avatar_etag=True,
@@ -298,8 +332,8 @@ FLAVOURS: Mapping[Flavour, FlavourTraits] = MappingProxyType(
             network_settings_extras=False,
             blocklist_name="blacklist",
             blocklist_message="This media is blacklisted.",
-            all_seasons_include_specials=False,
-            drop_specials_from_lists=True,
+            all_seasons_specials="never",
+            special_episodes_setting=True,
             own_profile_unfiltered=False,
             csrf_settings_path="/settings/network",
             include_ids_grow_take=False,
@@ -321,7 +355,7 @@ FLAVOURS: Mapping[Flavour, FlavourTraits] = MappingProxyType(
             api_name="Seerr API",
             media_server_type=2,
             status6_name="BLOCKLISTED",
-            has_deleted_status=True,
+            deleted_status=MEDIA_STATUS_7,
             has_completed_request=True,
             has_jellyfin_fields=True,
             has_avatar_etag=True,
@@ -333,8 +367,8 @@ FLAVOURS: Mapping[Flavour, FlavourTraits] = MappingProxyType(
             network_settings_extras=True,
             blocklist_name="blocklist",
             blocklist_message="This media is blocklisted.",
-            all_seasons_include_specials=False,
-            drop_specials_from_lists=True,
+            all_seasons_specials="never",
+            special_episodes_setting=True,
             own_profile_unfiltered=True,
             csrf_settings_path="/settings/network",
             include_ids_grow_take=True,
@@ -381,20 +415,179 @@ def updated_at_frozen_in(flavour: Flavour, version: str) -> bool:
     return span is not None and span[0] <= parse_version(version) < span[1]
 
 
+# --- the releases before and after the recorded ones ------------------------------------------
+def _with_param(
+    table: Mapping[str, Mapping[str, ParamSpec]], route: str, name: str, spec: ParamSpec | None
+) -> Mapping[str, Mapping[str, ParamSpec]]:
+    """``table`` with one query parameter of one route replaced, or dropped (``spec=None``: the
+    validator then refuses it as unknown)."""
+    params = {n: s for n, s in table[route].items() if n != name}
+    if spec is not None:
+        params[name] = spec
+    return MappingProxyType({**table, route: MappingProxyType(params)})
+
+
+def _trim_enum(
+    table: Mapping[str, Mapping[str, ParamSpec]], route: str, name: str, *values: str
+) -> Mapping[str, Mapping[str, ParamSpec]]:
+    """``table`` with ``values`` taken out of the enum of one query parameter."""
+    spec = table[route][name]
+    enum = tuple(v for v in spec.enum or () if v not in values)
+    return _with_param(table, route, name, replace(spec, enum=enum))
+
+
+def _overseerr_135(traits: FlavourTraits) -> FlavourTraits:
+    query = _with_param(
+        traits.query_params,
+        "/request",
+        "filter",
+        ParamSpec("string", (*_REQUEST_FILTER_O, "deleted", "completed")),
+    )
+    query = _with_param(query, "/media", "filter", ParamSpec("string", (*_MEDIA_FILTER_O, "deleted")))
+    return replace(
+        traits,
+        status6_name="DELETED",
+        deleted_status=MEDIA_STATUS_6,
+        has_completed_request=True,
+        all_seasons_specials="never",
+        request_count_has_completed=True,
+        media_status_segments=(*traits.media_status_segments, "deleted"),
+        query_params=query,
+        openapi_file="overseerr-api-develop-2025-08-14.yml",
+    )
+
+
+def _jellyseerr_before_26(traits: FlavourTraits) -> FlavourTraits:
+    query = _trim_enum(traits.query_params, "/request", "filter", "deleted", "completed")
+    query = _trim_enum(query, "/media", "filter", "deleted")
+    query = _with_param(query, "/request", "mediaType", None)
+    return replace(
+        traits,
+        deleted_status=None,
+        has_completed_request=False,
+        all_seasons_specials="setting",
+        request_count_has_completed=False,
+        media_status_segments=tuple(s for s in traits.media_status_segments if s != "deleted"),
+        query_params=query,
+    )
+
+
+def _jellyseerr_before_24(traits: FlavourTraits) -> FlavourTraits:
+    return replace(traits, query_params=_with_param(traits.query_params, "/user", "includeIds", None))
+
+
+def _jellyseerr_before_20(traits: FlavourTraits) -> FlavourTraits:
+    query = MappingProxyType({k: v for k, v in traits.query_params.items() if k != "/blacklist"})
+    return replace(traits, status6_name=None, blocklist_name=None, blocklist_message=None, query_params=query)
+
+
+def _seerr_before_31(traits: FlavourTraits) -> FlavourTraits:
+    return replace(traits, own_profile_unfiltered=False)
+
+
+_Version = tuple[int, int, int]
+
+
+@dataclass(frozen=True)
+class ReleaseRule:
+    """The releases ``[first, end)`` of a product differ from the recorded one in ``change``."""
+
+    flavour: Flavour
+    first: _Version
+    end: _Version
+    change: Callable[[FlavourTraits], FlavourTraits]
+    #: what changes, and where the notes, OpenAPI files or recordings say so (or that it is inferred)
+    source: str
+
+    def applies(self, flavour: Flavour, numbers: _Version) -> bool:
+        return flavour == self.flavour and self.first <= numbers < self.end
+
+
+_NONE: _Version = (0, 0, 0)
+_EVER: _Version = (10_000, 0, 0)
+
+#: The per-release differences from the recorded releases, applied in order.
+RELEASE_RULES: tuple[ReleaseRule, ...] = (
+    ReleaseRule(
+        "overseerr",
+        (1, 35, 0),
+        _EVER,
+        _overseerr_135,
+        "Overseerr >= 1.35 (notes column O+, read from commit 5ef098f6 of Overseerr develop; that it "
+        "is what shipped as 1.35.0 is the notes' inference): media and season status 6 = DELETED "
+        "(notes §5, the O+ OpenAPI file), request status 5 COMPLETED (Overseerr PR #3460, notes §5), "
+        "so the availability sync marks a title or season that left the library DELETED and its "
+        "approved requests COMPLETED (inferred: the notes describe that sync from Seerr's code), a "
+        "COMPLETED request no longer blocks a new one (§8 step 6); seasons 'all' without season 0 "
+        "(§8); request filters 'deleted' and 'completed', media filter 'deleted' and the 'deleted' "
+        "status segment (overseerr-api-develop-2025-08-14.yml); a 'completed' count (§8: inferred "
+        "and doubtful, see FlavourTraits.request_count_has_completed). Everything else stays 1.34.0's",
+    ),
+    ReleaseRule(
+        "jellyseerr",
+        _NONE,
+        (2, 6, 0),
+        _jellyseerr_before_26,
+        "Jellyseerr < 2.6 (notes column J, 'Jellyseerr 2.0-2.5', read from a pre-2.4 snapshot): "
+        "no status 7 DELETED, so the availability sync resets a title that left the library to "
+        "PROCESSING / PENDING / UNKNOWN as Overseerr 1.34 does (notes §5); no request status 5 "
+        "COMPLETED, so a fulfilled request stays APPROVED and still blocks a new one (§5, §8); "
+        "seasons 'all' includes season 0 while enableSpecialEpisodes is on (§8); no 'deleted' / "
+        "'completed' request filters, no 'deleted' media filter or status segment "
+        "(jellyseerr-api.yml lacks them; they came with DELETED and COMPLETED); no 'mediaType' on "
+        "GET /request (§8 'J273/S add mediaType'; jellyseerr-api.yml lacks it; the 2.6 boundary is "
+        "the notes' column, an inference)",
+    ),
+    ReleaseRule(
+        "jellyseerr",
+        _NONE,
+        (2, 4, 0),
+        _jellyseerr_before_24,
+        "Jellyseerr < 2.4: no 'includeIds' on GET /user (notes §9 'J >= 2.4 / S add includeIds'; "
+        "jellyseerr-api.yml, a pre-2.4 snapshot, lacks it)",
+    ),
+    ReleaseRule(
+        "jellyseerr",
+        _NONE,
+        (2, 0, 0),
+        _jellyseerr_before_20,
+        "Jellyseerr 1.x: no blacklist, media status 6 unused (notes §1, §5: the enum changed in "
+        "2.0.0, whose column says 6 = BLACKLISTED): no /blacklist routes, no hideBlacklisted / "
+        "blacklistedTags settings (inferred: they belong to the blacklist feature)",
+    ),
+    ReleaseRule(
+        "seerr",
+        _NONE,
+        (3, 1, 0),
+        _seerr_before_31,
+        "Seerr 3.0.x: GET /user/{id} filters your own profile like anyone's (notes §9: 'S >= 3.1.0 "
+        "also leaves your own profile unfiltered')",
+    ),
+)
+
+
+def release_rules(flavour: Flavour, version: str) -> tuple[ReleaseRule, ...]:
+    """The rules of :data:`RELEASE_RULES` that apply to that release of the product."""
+    numbers = parse_version(version)
+    return tuple(rule for rule in RELEASE_RULES if rule.applies(flavour, numbers))
+
+
 def flavour_traits(
     flavour: Flavour, version: str | None = None, *, frozen_updated_at: bool | None = None
 ) -> FlavourTraits:
     """The traits of ``flavour`` at ``version`` (default: the recorded one).
 
-    ``frozen_updated_at`` overrides what the version implies (a fork whose version number says
-    nothing about it). Only the version and ``frozen_updated_at`` change; the rest is the
-    recorded version's behaviour.
+    The traits the notes tie to a release follow ``version`` (:data:`RELEASE_RULES`, and
+    whether ``updatedAt`` moves); every other trait is the recorded release's. At the recorded
+    version the traits are exactly :data:`FLAVOURS`'. ``frozen_updated_at`` overrides what the
+    version implies (a fork whose version number says nothing about it).
     """
     if flavour not in FLAVOURS:
         raise ValueError(f"unknown flavour {flavour!r}; use one of {', '.join(FLAVOURS)}")
     traits = FLAVOURS[flavour]
     if version is not None:
-        parse_version(version)
+        for rule in release_rules(flavour, version):
+            traits = rule.change(traits)
         traits = replace(traits, version=version, frozen_updated_at=updated_at_frozen_in(flavour, version))
     if frozen_updated_at is not None:
         traits = replace(traits, frozen_updated_at=frozen_updated_at)

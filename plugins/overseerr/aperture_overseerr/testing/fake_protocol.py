@@ -56,6 +56,7 @@ class FakeServer(Records, Protocol):
     radarr_4k: bool
     sonarr_4k: bool
     partial_requests_enabled: bool
+    enable_special_episodes: bool
 
     def take_fault(self, path: str) -> Fault | None:
         """Consume one pending ``fail_next`` answer for ``path``."""

@@ -30,7 +30,6 @@ from .fake_flavours import (
     MANAGE_REQUESTS,
     MANAGE_USERS,
     MEDIA_AVAILABLE,
-    MEDIA_DELETED,
     MEDIA_PARTIALLY_AVAILABLE,
     MEDIA_PENDING,
     MEDIA_PROCESSING,
@@ -447,8 +446,8 @@ class FakeRouter:
         if traits.media_server_type is not None:
             body["mediaServerType"] = traits.media_server_type
         body["partialRequestsEnabled"] = fake.partial_requests_enabled
-        if traits.jellyseerr_fields:
-            body["enableSpecialEpisodes"] = False
+        if traits.special_episodes_setting:
+            body["enableSpecialEpisodes"] = fake.enable_special_episodes
         body.update(
             {
                 "cacheImages": False,
@@ -503,8 +502,8 @@ class FakeRouter:
         if traits.media_server_type is not None:
             body["mediaServerType"] = traits.media_server_type
         body["partialRequestsEnabled"] = fake.partial_requests_enabled
-        if traits.jellyseerr_fields:
-            body["enableSpecialEpisodes"] = False
+        if traits.special_episodes_setting:
+            body["enableSpecialEpisodes"] = fake.enable_special_episodes
         body["locale"] = "en"
         if traits.jellyseerr_fields:
             body["youtubeUrl"] = ""
@@ -890,7 +889,9 @@ class FakeRouter:
             ),
             "available": lambda: request.status == done and media_status == MEDIA_AVAILABLE,
             "completed": lambda: request.status == REQUEST_COMPLETED,
-            "deleted": lambda: request.status == REQUEST_COMPLETED and media_status == MEDIA_DELETED,
+            "deleted": lambda: (
+                request.status == REQUEST_COMPLETED and media_status == self.traits.deleted_status
+            ),
         }
         rule = rules.get(name)
         return True if rule is None else rule()

@@ -45,7 +45,6 @@ from .fake_flavours import (
     MANAGE_USERS,
     MEDIA_AVAILABLE,
     MEDIA_BLOCKLISTED,
-    MEDIA_DELETED,
     MEDIA_PARTIALLY_AVAILABLE,
     MEDIA_PENDING,
     MEDIA_PROCESSING,
@@ -101,10 +100,16 @@ class FakeSeerr:
     ``sonarr_4k`` (a default 4K server exists: ``movie4kEnabled`` / ``series4kEnabled``), and
     ``arr_unreachable`` (J/S request lists report every configured server in ``serviceErrors``).
 
+    Server settings: ``partial_requests_enabled``, ``csrf_protection``, ``default_quotas`` and
+    ``enable_special_episodes`` (Jellyseerr/Seerr only; off by default: season 0 is dropped from
+    every request while it is off, notes §8).
+
     Versions: ``version`` builds the flavour at another release (``FakeSeerr("seerr",
-    version="3.2.0")``, ``FakeSeerr("jellyseerr", version="2.5.2")``): ``/status`` reports it
-    and ``updatedAt`` is frozen or moving as that release does (``fake_flavours.flavour_traits``);
-    ``frozen_updated_at`` overrides that (a fork whose version says nothing).
+    version="3.2.0")``, ``FakeSeerr("overseerr", version="1.35.0")``, ``FakeSeerr("jellyseerr",
+    version="2.5.2")``): ``/status`` reports it, and the traits the notes tie to a release follow
+    it (``fake_flavours.RELEASE_RULES``: what status 6 and 7 mean, COMPLETED, the filters, season
+    0 in ``"all"``, …, and whether ``updatedAt`` moves); ``frozen_updated_at`` overrides the last
+    (a fork whose version says nothing).
     """
 
     def __init__(
@@ -150,6 +155,7 @@ class FakeSeerr:
         self.radarr_4k = False
         self.sonarr_4k = False
         self.partial_requests_enabled = True
+        self._enable_special_episodes = False
         self._router = FakeRouter(self)
         # the owner (user 1): a Jellyfin account on J/S, a Plex account on Overseerr
         jellyfin = self.traits.has_jellyfin_fields
@@ -160,6 +166,25 @@ class FakeSeerr:
             jellyfin_username=owner_name if jellyfin else None,
             plex_username=None if jellyfin else owner_name,
         )
+
+    @property
+    def enable_special_episodes(self) -> bool:
+        """Settings → General → "Enable Special Episodes" (``enableSpecialEpisodes`` in
+        ``/settings/public`` and ``/settings/main``; Jellyseerr and Seerr only, off by default).
+
+        While it is off the server drops season 0 from every TV request; while it is on explicit
+        season lists keep it, and ``seasons: "all"`` includes it on Jellyseerr < 2.6 (newer
+        releases never put season 0 in "all"; notes §8, ``traits.all_seasons_specials``)."""
+        return self._enable_special_episodes
+
+    @enable_special_episodes.setter
+    def enable_special_episodes(self, enabled: bool) -> None:
+        if enabled and not self.traits.special_episodes_setting:
+            raise ValueError(
+                f"{self.traits.product} {self.traits.version} has no enableSpecialEpisodes setting "
+                "(it files season 0 whenever a request lists it)"
+            )
+        self._enable_special_episodes = bool(enabled)
 
     # ------------------------------------------------------------------ clock and ids
     def now(self) -> datetime:
@@ -478,12 +503,23 @@ class FakeSeerr:
             self.blocklist_entries[entry.id] = entry
             return entry.id
 
-    def remove_from_library(self, media_type: MediaType, tmdb_id: int) -> None:
-        """The availability sync found the title gone from the media server.
+    def remove_from_library(
+        self, media_type: MediaType, tmdb_id: int, *, seasons: Iterable[int] | None = None
+    ) -> None:
+        """The availability sync found the title (or, with ``seasons``, those seasons of a show)
+        gone from the media server.
 
-        J273/S: the available status(es) and seasons become DELETED (7) and approved requests
-        COMPLETED. O: the status goes back to PROCESSING (an approved request exists), PENDING (a
-        pending one exists) or UNKNOWN (``findMediaStatus``), and the seasons to UNKNOWN.
+        Where the version has a DELETED status (``traits.deleted_status``: 7 on Jellyseerr ≥ 2.6
+        and Seerr, 6 on Overseerr ≥ 1.35) the available status(es) and seasons become DELETED and
+        approved requests whose media or seasons are all AVAILABLE or DELETED become COMPLETED.
+        Elsewhere (Overseerr ≤ 1.34, Jellyseerr < 2.6) the status goes back to PROCESSING (an
+        approved request exists), PENDING (a pending one exists) or UNKNOWN (``findMediaStatus``),
+        and the seasons to UNKNOWN (notes §5).
+
+        With ``seasons`` only those season rows change, and the show stays PARTIALLY_AVAILABLE
+        while another season is still in the library (else it is gone as a whole, as above). That
+        a partial removal works so on every version is an inference: the notes describe the sync
+        per title.
         """
         with self._lock:
             media = self.find_media(media_type, tmdb_id)
@@ -491,25 +527,33 @@ class FakeSeerr:
                 raise KeyError(f"no media row for {media_type} {tmdb_id}")
             present = (MEDIA_PARTIALLY_AVAILABLE, MEDIA_AVAILABLE)
             keys = [k for k in (False, True) if media.status_of(k) in present] or [False]
+            numbers = None if seasons is None else set(seasons)
+            if numbers is not None and (media_type != "tv" or not numbers):
+                raise ValueError("seasons= names seasons of a TV show (at least one)")
             for key4k in keys:
-                if self.traits.has_deleted_status:
-                    new_status = MEDIA_DELETED
-                else:
-                    statuses = {
-                        r.status for r in self.requests.values() if r.media_id == media.id and r.is4k == key4k
-                    }
-                    if REQUEST_APPROVED in statuses:
-                        new_status = MEDIA_PROCESSING
-                    elif REQUEST_PENDING in statuses:
-                        new_status = MEDIA_PENDING
-                    else:
-                        new_status = MEDIA_UNKNOWN
-                self._set_status(media, key4k, new_status)
-                season_status = MEDIA_DELETED if self.traits.has_deleted_status else MEDIA_UNKNOWN
+                season_status = self.traits.deleted_status or MEDIA_UNKNOWN
                 for season in media.seasons:
+                    if numbers is not None and season.season_number not in numbers:
+                        continue
                     if (season.status4k if key4k else season.status) in present:
                         self._set_season_status(media, season.season_number, key4k, season_status, scan=True)
+                left = [s for s in media.seasons if (s.status4k if key4k else s.status) in present]
+                if numbers is not None and left:
+                    self._set_status(media, key4k, MEDIA_PARTIALLY_AVAILABLE)
+                else:
+                    self._set_status(media, key4k, self._status_after_removal(media, key4k))
                 self._complete_requests(media, key4k)
+
+    def _status_after_removal(self, media: MediaRecord, key4k: bool) -> int:
+        """DELETED where the version has it; else what Overseerr 1.34's ``findMediaStatus`` picks."""
+        if self.traits.deleted_status is not None:
+            return self.traits.deleted_status
+        statuses = {r.status for r in self.requests.values() if r.media_id == media.id and r.is4k == key4k}
+        if REQUEST_APPROVED in statuses:
+            return MEDIA_PROCESSING
+        if REQUEST_PENDING in statuses:
+            return MEDIA_PENDING
+        return MEDIA_UNKNOWN
 
     def restart(self) -> None:
         """The server restarted: download progress (memory only) is gone, the database stays."""
@@ -834,7 +878,8 @@ class FakeSeerr:
 
         The season requests become DECLINED where ``traits.decline_marks_request_seasons``. A
         PENDING media with no other pending request (same ``is4k``) goes back to UNKNOWN; a movie
-        goes back to UNKNOWN from any status but DELETED (even AVAILABLE: ``updateParentStatus``).
+        goes back to UNKNOWN from any status but DELETED (even AVAILABLE: ``updateParentStatus``;
+        DELETED is ``traits.deleted_status``, none before Overseerr 1.35 and Jellyseerr 2.6).
         """
         request.status = REQUEST_DECLINED
         request.modified_by = actor
@@ -851,15 +896,15 @@ class FakeSeerr:
         )
         if media.status_of(key4k) == MEDIA_PENDING and not still_pending:
             self._set_status(media, key4k, MEDIA_UNKNOWN)
-        if media.media_type == "movie" and media.status_of(key4k) != MEDIA_DELETED:
+        if media.media_type == "movie" and media.status_of(key4k) != self.traits.deleted_status:
             self._set_status(media, key4k, MEDIA_UNKNOWN)
 
     def _complete_requests(self, media: MediaRecord, key4k: bool) -> None:
-        """J273/S ``MediaSubscriber``: approved requests whose media/seasons are all AVAILABLE or
-        DELETED become COMPLETED (their season requests too)."""
+        """``MediaSubscriber`` (Overseerr ≥ 1.35, Jellyseerr ≥ 2.6, Seerr): approved requests whose
+        media/seasons are all AVAILABLE or DELETED become COMPLETED (their season requests too)."""
         if not self.traits.has_completed_request:
             return
-        done = (MEDIA_AVAILABLE, MEDIA_DELETED)
+        done = (MEDIA_AVAILABLE, *self._deleted())
         whole = media.status_of(key4k) in done
         for request in self.media_requests(media):
             if request.is4k != key4k or request.status != REQUEST_APPROVED:
@@ -892,7 +937,8 @@ class FakeSeerr:
             "processing": MEDIA_PROCESSING,
             "pending": MEDIA_PENDING,
             "unknown": MEDIA_UNKNOWN,
-            "deleted": MEDIA_DELETED,
+            # the route offers "deleted" only where the version has DELETED (its OpenAPI enum)
+            "deleted": self.traits.deleted_status or MEDIA_UNKNOWN,
         }[segment]
         self._set_status(media, is4k, value)
         if media.media_type == "tv" and value == MEDIA_AVAILABLE:
@@ -1011,7 +1057,7 @@ class FakeSeerr:
                 if is4k_given:
                     for request in active:
                         taken.update(request.season_numbers())
-                gone = (MEDIA_UNKNOWN, MEDIA_DELETED) if self.traits.has_deleted_status else (MEDIA_UNKNOWN,)
+                gone = (MEDIA_UNKNOWN, *self._deleted())
                 taken.update(
                     s.season_number for s in media.seasons if (s.status4k if is4k else s.status) not in gone
                 )
@@ -1032,7 +1078,7 @@ class FakeSeerr:
             media = self._new_media(title, by_request=True)
             if media_type == "tv" and body.get("tvdbId") is not None:
                 media.tvdb_id = int(body["tvdbId"])
-        unknown_like = (MEDIA_UNKNOWN, MEDIA_DELETED) if self.traits.has_deleted_status else (MEDIA_UNKNOWN,)
+        unknown_like = (MEDIA_UNKNOWN, *self._deleted())
         if media.status_of(is4k) in unknown_like:
             self._set_status(media, is4k, MEDIA_PENDING)
         now = self.stamp()
@@ -1064,18 +1110,28 @@ class FakeSeerr:
         return request
 
     def _requested_seasons(self, title: TitleRecord, raw: Any) -> list[int]:
+        """The seasons a TV request asks for, as the server reads ``seasons`` (notes §8): ``"all"``
+        is every TMDB season, with season 0 per ``traits.all_seasons_specials``; explicit lists
+        lose season 0 where the server has the specials setting and it is off."""
         if raw is None:
             # the server calls .filter on undefined
             raise message_error(500, "Cannot read properties of undefined (reading 'filter')")
+        specials_on = self.traits.special_episodes_setting and self._enable_special_episodes
         if raw == "all":
             numbers = title.season_numbers()
-            if not self.traits.all_seasons_include_specials:
+            mode = self.traits.all_seasons_specials
+            if mode == "never" or (mode == "setting" and not specials_on):
                 numbers = [n for n in numbers if n != 0]
         else:
             numbers = [int(n) for n in raw]
-            if self.traits.drop_specials_from_lists:
+            if self.traits.special_episodes_setting and not specials_on:
                 numbers = [n for n in numbers if n != 0]
         return list(dict.fromkeys(numbers))
+
+    def _deleted(self) -> tuple[int, ...]:
+        """The DELETED status of this version, as a tuple to splice into status sets."""
+        deleted = self.traits.deleted_status
+        return () if deleted is None else (deleted,)
 
 
 class _FakeTransport(httpx.MockTransport):

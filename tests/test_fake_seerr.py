@@ -14,10 +14,12 @@ from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+import yaml
 
 from aperture_overseerr.testing import FakeSeerr
 from aperture_overseerr.testing.fake_flavours import (
@@ -28,7 +30,10 @@ from aperture_overseerr.testing.fake_flavours import (
     REQUEST,
     REQUEST_4K,
     REQUEST_VIEW,
+    flavour_traits,
+    release_rules,
 )
+from aperture_overseerr.testing.fake_flavours import FLAVOURS as FLAVOURS_TABLE
 
 from .openapi_validation import ValidatingTransport, exchange_problems, validate_exchange
 
@@ -154,6 +159,290 @@ def test_unknown_version_text_is_refused() -> None:
         FakeSeerr("seerr", version="latest")
     with pytest.raises(ValueError, match="unknown flavour"):
         FakeSeerr("emby", version="1.0.0")  # type: ignore[arg-type]
+
+
+# ---------------------------------------------------------------------- releases besides the recorded ones
+SPEC_DIR = Path(__file__).parents[1].parent / "shared" / "reference" / "openapi"
+
+
+@pytest.mark.parametrize("flavour", FLAVOURS)
+def test_the_recorded_release_is_exactly_the_table(flavour: str) -> None:
+    """Asking for the recorded version changes nothing (the replay test's ground)."""
+    recorded = FLAVOURS_TABLE[flavour]  # type: ignore[index]
+    assert flavour_traits(flavour, recorded.version) == recorded  # type: ignore[arg-type]
+    assert release_rules(flavour, recorded.version) == ()  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("flavour", "version", "status", "request_status"),
+    [
+        ("overseerr", "1.34.0", 3, 2),  # the sync resets to PROCESSING, the request stays APPROVED
+        ("overseerr", "1.35.0", 6, 5),  # DELETED is 6 there, and the request COMPLETED
+        ("jellyseerr", "2.5.2", 3, 2),  # before DELETED and COMPLETED (2.6)
+        ("jellyseerr", "2.6.0", 7, 5),
+        ("seerr", "3.0.0", 7, 5),
+    ],
+)
+async def test_a_title_removed_from_the_library_per_release(
+    flavour: str, version: str, status: int, request_status: int
+) -> None:
+    fake = make(flavour, version=version)
+    async with client(fake) as http:
+        created = (await post_request(http, mediaType="movie", mediaId=603, is4k=False)).json()
+        fake.mark_available(created["id"])
+        fake.remove_from_library("movie", 603)
+        after = (await http.get(f"/api/v1/request/{created['id']}")).json()
+        deleted = await http.get("/api/v1/request?filter=deleted")
+        again = await post_request(http, mediaType="movie", mediaId=603, is4k=False)
+    assert after["media"]["status"] == status and after["status"] == request_status
+    assert fake.traits.media_status_name(status) == ("DELETED" if status in (6, 7) else "PROCESSING")
+    if request_status == 5:  # the filter exists with COMPLETED, and a completed request blocks nothing
+        assert [r["id"] for r in deleted.json()["results"]] == [created["id"]]
+        assert again.status_code == 201 and again.json()["media"]["status"] == 2  # DELETED → PENDING
+    else:  # the file of that release has no "deleted" filter; the approved request is a duplicate
+        assert deleted.status_code == 400
+        assert again.status_code == 409
+
+
+@pytest.mark.parametrize(
+    ("flavour", "version", "removed"),
+    [("overseerr", "1.34.0", 1), ("overseerr", "1.35.0", 6), ("jellyseerr", "2.5.2", 1), ("seerr", None, 7)],
+)
+async def test_a_season_removed_from_the_library_may_be_requested_again(
+    flavour: str, version: str | None, removed: int
+) -> None:
+    fake = make(flavour, version=version)
+    fake.add_media("tv", 1399, status=4, season_statuses={1: 5, 2: 5, 3: 1})
+    fake.remove_from_library("tv", 1399, seasons=[2])
+    async with client(fake) as http:
+        info = (await http.get("/api/v1/tv/1399")).json()["mediaInfo"]
+        again = await post_request(http, mediaType="tv", mediaId=1399, seasons=[2], is4k=False)
+        kept = await post_request(http, mediaType="tv", mediaId=1399, seasons=[1], is4k=False)
+    assert info["status"] == 4  # season 1 is still there
+    assert {s["seasonNumber"]: s["status"] for s in info["seasons"]} == {1: 5, 2: removed, 3: 1}
+    assert again.status_code == 201 and [s["seasonNumber"] for s in again.json()["seasons"]] == [2]
+    assert kept.status_code == 202  # the season in the library is not requested again
+    with pytest.raises(ValueError, match="seasons of a TV show"):
+        fake.remove_from_library("movie", 603, seasons=[1])
+
+
+async def test_status_6_is_deleted_on_overseerr_135_and_blacklisted_on_jellyseerr() -> None:
+    """6 is no blocklist on Overseerr ≥ 1.35: such a title may be requested again; a declined
+    movie request leaves it DELETED; ``POST /media/{id}/deleted`` sets 6."""
+    for flavour, version, status in (("overseerr", "1.35.0", 201), ("jellyseerr", "2.5.2", 403)):
+        fake = make(flavour, version=version)
+        alice = fake.add_user("alice")
+        fake.add_media("movie", 603, status=6)
+        async with client(fake, user=alice) as http:
+            response = await post_request(http, mediaType="movie", mediaId=603, is4k=False)
+        assert response.status_code == status
+    assert fake.traits.media_status_name(6) == "BLACKLISTED"
+    fake = make("overseerr", version="1.35.0")
+    alice = fake.add_user("alice")
+    async with client(fake, user=alice) as http:
+        created = await post_request(http, mediaType="movie", mediaId=603, is4k=False)
+    media_id = fake.add_media("movie", 603, status=6)  # requested, then arrived and left
+    async with client(fake) as http:
+        await http.post(f"/api/v1/request/{created.json()['id']}/decline")
+        declined = fake.find_media("movie", 603).status  # type: ignore[union-attr]
+        marked = await http.post(f"/api/v1/media/{media_id}/deleted", json={"is4k": True})
+    assert declined == 6  # DELETED stays (``updateParentStatus``)
+    assert marked.status_code == 200 and marked.json()["status4k"] == 6
+
+
+@pytest.mark.parametrize(
+    ("flavour", "version", "status", "again"),
+    [
+        ("overseerr", "1.34.0", 2, 409),
+        ("overseerr", "1.35.0", 5, 201),
+        ("jellyseerr", "2.5.2", 2, 409),
+        ("jellyseerr", "2.7.3", 5, 201),
+    ],
+)
+async def test_completed_requests_per_release(flavour: str, version: str, status: int, again: int) -> None:
+    """COMPLETED exists on Overseerr ≥ 1.35 and Jellyseerr ≥ 2.6: an arrived title's request
+    turns 5, ``filter=completed`` lists it, and it no longer blocks a new request (notes §5, §8)."""
+    fake = make(flavour, version=version)
+    async with client(fake) as http:
+        first = (await post_request(http, mediaType="movie", mediaId=603, is4k=False)).json()
+        fake.mark_available(first["id"])
+        read = (await http.get(f"/api/v1/request/{first['id']}")).json()
+        available = (await http.get("/api/v1/request?filter=available")).json()["results"]
+        completed = await http.get("/api/v1/request?filter=completed")
+        count = (await http.get("/api/v1/request/count")).json()
+        response = await post_request(http, mediaType="movie", mediaId=603, is4k=False)
+    assert read["status"] == status and [r["id"] for r in available] == [first["id"]]
+    assert response.status_code == again
+    if status == 5:
+        assert [r["id"] for r in completed.json()["results"]] == [first["id"]]
+    else:
+        assert completed.status_code == 400
+        assert count["approved"] == count["available"] == 1  # an arrived request stays APPROVED
+    # the key: recorded on Seerr only; Overseerr >= 1.35 after the notes (an inference)
+    assert ("completed" in count) is ((flavour, version) == ("overseerr", "1.35.0"))
+
+
+@pytest.mark.parametrize(
+    ("flavour", "version", "accepted", "refused"),
+    [
+        (
+            "overseerr",
+            "1.34.0",
+            (),
+            ("/request?filter=completed", "/request?filter=deleted", "/media?filter=deleted"),
+        ),
+        (
+            "overseerr",
+            "1.35.0",
+            ("/request?filter=completed", "/request?filter=deleted", "/media?filter=deleted"),
+            (),
+        ),
+        (
+            "jellyseerr",
+            "2.5.2",
+            ("/user?includeIds=1", "/request?sortDirection=asc"),
+            (
+                "/request?filter=completed",
+                "/request?filter=deleted",
+                "/media?filter=deleted",
+                "/request?mediaType=tv",
+            ),
+        ),
+        ("jellyseerr", "2.3.0", ("/user?q=admin",), ("/user?includeIds=1",)),
+        (
+            "jellyseerr",
+            "2.6.0",
+            ("/request?filter=completed", "/request?mediaType=tv", "/user?includeIds=1"),
+            (),
+        ),
+    ],
+)
+async def test_query_parameters_per_release(
+    flavour: str, version: str, accepted: tuple[str, ...], refused: tuple[str, ...]
+) -> None:
+    fake = make(flavour, version=version)
+    async with client(fake) as http:
+        for path in accepted:
+            assert (await http.get(f"/api/v1{path}")).status_code == 200, path
+        for path in refused:
+            response = await http.get(f"/api/v1{path}")
+            assert response.status_code == 400, path
+            assert "should be equal to one of" in response.json()["message"] or response.json()[
+                "message"
+            ].startswith("Unknown query parameter"), path
+
+
+def _spec_query(path: Path, route: str) -> dict[str, tuple[str, ...] | None]:
+    """The query parameters of ``GET <route>`` in an OpenAPI file, with their enums."""
+    document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    operation = document["paths"][route]["get"]
+    return {p["name"]: tuple(p["schema"].get("enum") or ()) or None for p in operation.get("parameters", [])}
+
+
+@pytest.mark.parametrize(
+    ("flavour", "version", "spec", "routes"),
+    [
+        ("overseerr", "1.35.0", "overseerr-api-develop-2025-08-14.yml", ("/request", "/media", "/user")),
+        ("overseerr", None, "overseerr-api.yml", ("/request", "/media", "/user")),
+        # the Jellyseerr snapshot is pre-2.4 develop (notes column J)
+        ("jellyseerr", "2.3.0", "jellyseerr-api.yml", ("/request", "/media", "/user")),
+        ("jellyseerr", None, "jellyseerr-v2.7.3-api.yml", ("/request", "/media", "/user", "/blacklist")),
+    ],
+)
+def test_query_tables_match_the_openapi_file_of_the_release(
+    flavour: str, version: str | None, spec: str, routes: tuple[str, ...]
+) -> None:
+    path = SPEC_DIR / spec
+    if not path.is_file():
+        pytest.skip(f"OpenAPI reference files not found at {SPEC_DIR} (shared/reference is not checked out)")
+    traits = flavour_traits(flavour, version)  # type: ignore[arg-type]
+    for route in routes:
+        mine = {name: p.enum for name, p in traits.query_params[route].items()}
+        assert mine == _spec_query(path, route), route
+    statuses = yaml.safe_load(path.read_text(encoding="utf-8"))["paths"]["/media/{mediaId}/{status}"]
+    [segment] = [p for p in statuses["post"]["parameters"] if p["name"] == "status"]
+    assert traits.media_status_segments == tuple(segment["schema"]["enum"])
+
+
+async def test_jellyseerr_1_has_no_blacklist() -> None:
+    fake = make("jellyseerr", version="1.9.2")
+    async with client(fake) as http:
+        listing = await http.get("/api/v1/blacklist")
+        public = (await http.get("/api/v1/settings/public")).json()
+        main = (await http.get("/api/v1/settings/main")).json()
+    assert listing.status_code == 404
+    assert "hideBlacklisted" not in public and "blacklistedTags" not in main
+    assert "mediaServerType" in public  # still Jellyseerr (notes §1: 1.x is told apart by it)
+    with pytest.raises(ValueError, match="no blocklist"):
+        fake.blocklist("movie", 603)
+
+
+@pytest.mark.parametrize(("version", "own_email"), [("3.0.0", False), ("3.1.0", True)])
+async def test_seerr_30_filters_your_own_profile(version: str, own_email: bool) -> None:
+    """Notes §9: Seerr ≥ 3.1.0 leaves your own profile unfiltered on ``GET /user/{id}``."""
+    fake = make("seerr", version=version)
+    alice = fake.add_user("alice")
+    async with client(fake, user=alice) as http:
+        profile = (await http.get(f"/api/v1/user/{alice}")).json()
+    assert ("email" in profile) is own_email
+
+
+@pytest.mark.parametrize(
+    ("flavour", "version", "all_off", "all_on"),
+    [
+        ("jellyseerr", "2.5.2", [1, 2, 3], [0, 1, 2, 3]),  # "all" follows the setting (notes §8)
+        ("jellyseerr", None, [1, 2, 3], [1, 2, 3]),  # 2.6 and later: never in "all"
+        ("seerr", None, [1, 2, 3], [1, 2, 3]),
+    ],
+)
+async def test_enable_special_episodes(
+    flavour: str, version: str | None, all_off: list[int], all_on: list[int]
+) -> None:
+    """The switch shows in ``/settings/public`` and ``/settings/main``; while it is off season 0
+    is dropped from explicit lists, while it is on they keep it."""
+    seen: dict[bool, dict[str, Any]] = {}
+    for enabled in (False, True):
+        fake = make(flavour, version=version)
+        fake.enable_special_episodes = enabled
+        async with client(fake) as http:
+            public = (await http.get("/api/v1/settings/public")).json()
+            main = (await http.get("/api/v1/settings/main")).json()
+            listed = (
+                await post_request(http, mediaType="tv", mediaId=1399, seasons=[0, 1], is4k=False)
+            ).json()
+            fake.delete_request(listed["id"])
+            everything = (
+                await post_request(http, mediaType="tv", mediaId=1399, seasons="all", is4k=False)
+            ).json()
+        assert public["enableSpecialEpisodes"] is enabled and main["enableSpecialEpisodes"] is enabled
+        seen[enabled] = {
+            "listed": [s["seasonNumber"] for s in listed["seasons"]],
+            "all": [s["seasonNumber"] for s in everything["seasons"]],
+        }
+    assert seen == {False: {"listed": [1], "all": all_off}, True: {"listed": [0, 1], "all": all_on}}
+
+
+def test_overseerr_has_no_special_episodes_setting() -> None:
+    for version in ("1.34.0", "1.35.0"):
+        fake = make("overseerr", version=version)
+        with pytest.raises(ValueError, match="no enableSpecialEpisodes setting"):
+            fake.enable_special_episodes = True
+        fake.enable_special_episodes = False  # what it is anyway
+
+
+@pytest.mark.parametrize(("version", "seasons"), [("1.34.0", [0, 1, 2, 3]), ("1.35.0", [1, 2, 3])])
+async def test_overseerr_all_seasons_lose_specials_from_135(version: str, seasons: list[int]) -> None:
+    fake = make("overseerr", version=version)
+    async with client(fake) as http:
+        everything = (
+            await post_request(http, mediaType="tv", mediaId=1399, seasons="all", is4k=False)
+        ).json()
+        fake.delete_request(everything["id"])
+        listed = (await post_request(http, mediaType="tv", mediaId=1399, seasons=[0, 1], is4k=False)).json()
+        public = (await http.get("/api/v1/settings/public")).json()
+    assert [s["seasonNumber"] for s in everything["seasons"]] == seasons
+    assert [s["seasonNumber"] for s in listed["seasons"]] == [0, 1]  # explicit lists keep season 0
+    assert "enableSpecialEpisodes" not in public
 
 
 @pytest.mark.parametrize("flavour", FLAVOURS)

@@ -521,15 +521,15 @@ class FakeSeerr:
         a partial removal works so on every version is an inference: the notes describe the sync
         per title.
         """
+        numbers = None if seasons is None else set(seasons)
+        if numbers is not None and (media_type != "tv" or not numbers):
+            raise ValueError("seasons= names seasons of a TV show (at least one)")
         with self._lock:
             media = self.find_media(media_type, tmdb_id)
             if media is None:
                 raise KeyError(f"no media row for {media_type} {tmdb_id}")
             present = (MEDIA_PARTIALLY_AVAILABLE, MEDIA_AVAILABLE)
             keys = [k for k in (False, True) if media.status_of(k) in present] or [False]
-            numbers = None if seasons is None else set(seasons)
-            if numbers is not None and (media_type != "tv" or not numbers):
-                raise ValueError("seasons= names seasons of a TV show (at least one)")
             for key4k in keys:
                 season_status = self.traits.deleted_status or MEDIA_UNKNOWN
                 for season in media.seasons:

@@ -7,7 +7,8 @@
 * **No coroutine is left un-awaited**: an innermost guard wrapper records the provider's
   coroutine; if a wrapper drops it or the call fails before it runs, the host closes it.
 * **The circuit breaker** (:mod:`.breaker`): after repeated connection failures a provider
-  is not called until its next probe; callers get the "unreachable since …" error at once.
+  is not called until its next probe; callers get the "unreachable since …" error at once,
+  including while the one probe is under way.
 * **Errors**: :class:`~aperture_hookspecs.errors.ApertureError` passes through, labelled
   with the provider. Anything else is a bug in a plugin and becomes a
   :class:`~aperture_hookspecs.errors.ProviderContractError` (the traceback goes to the log
@@ -119,11 +120,20 @@ class Dispatcher:
         title = target.info.title if target.info else target.name
         if hook_name in BREAKER_EXEMPT:
             return await self._call(hook_name, target, title, leave_out, kwargs)
-        self.breaker.check(target.name, title)
+        probe = self.breaker.check(target.name, title)
         try:
             answer = await self._call(hook_name, target, title, leave_out, kwargs)
         except CannotConnectError as error:
-            self.breaker.failed(target.name, error)
+            self.breaker.failed(target.name, error, probe=probe)
+            raise
+        except ProviderContractError:  # a bug in the plugin says nothing about the server
+            self.breaker.released(target.name, probe)
+            raise
+        except ApertureError:  # refused, a bad answer: the server is up
+            self.breaker.succeeded(target.name)
+            raise
+        except BaseException:  # cancelled: no verdict
+            self.breaker.released(target.name, probe)
             raise
         self.breaker.succeeded(target.name)
         return answer

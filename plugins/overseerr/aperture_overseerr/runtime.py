@@ -10,6 +10,7 @@ settings change or Aperture shuts down.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Mapping, Sequence
 from typing import Any
 
@@ -40,6 +41,10 @@ from .own_requests import Expectation, Latest, OwnRequests
 from .permissions import auto_approves, may_request, quota_exempt
 from .polling import RequestPoller
 from .users import UserDirectory
+
+DETECTION_RETRY_AFTER = 3.0
+"""Seconds a failed detection is remembered: shorter than the circuit breaker's first pause
+(5 s), so the breaker's probe always makes a real attempt."""
 
 
 class SeerrRuntime:
@@ -73,7 +78,10 @@ class SeerrRuntime:
         #: after an ambiguous submit: wait this long before each look for the request (seconds)
         self.submit_rechecks: tuple[float, ...] = RECHECK_DELAYS
         self._identity: ServerIdentity | None = None
-        self._identity_lock = asyncio.Lock()
+        self._detecting: asyncio.Task[ServerIdentity] | None = None
+        self._detection_failure: tuple[float, ApertureError] | None = None  # (until, error)
+        #: how long a failed detection is answered from memory, not tried again (seconds)
+        self.detection_retry_after = DETECTION_RETRY_AFTER
 
     def __repr__(self) -> str:
         return f"SeerrRuntime({self.provider!r}, {self.client.base_url!r})"
@@ -85,13 +93,41 @@ class SeerrRuntime:
     # -- shared state -----------------------------------------------------------------------
 
     async def identity(self) -> ServerIdentity:
-        """The detected product and version (detected once, then kept)."""
-        if self._identity is None:
-            async with self._identity_lock:
-                if self._identity is None:
-                    self._identity = await connection.detect(self.client)
-                    self.client.product = self._identity.product
-        return self._identity
+        """The detected product and version (detected once, then kept).
+
+        Callers that arrive while a detection is under way wait for that one attempt and
+        share its answer, failure included; a failure is remembered for
+        :attr:`detection_retry_after` seconds, during which every caller gets it at once.
+        So a Discovery page arriving while the server is down costs one attempt (one
+        timeout), not one per card batch, each waiting behind the previous ones.
+        """
+        if self._identity is not None:
+            return self._identity
+        failure = self._detection_failure
+        if failure is not None:
+            until, error = failure
+            if time.monotonic() < until:
+                raise error.with_traceback(None)
+            self._detection_failure = None
+        detecting = self._detecting
+        if detecting is None or detecting.get_loop() is not asyncio.get_running_loop():
+            detecting = self._detecting = asyncio.get_running_loop().create_task(self._detect())
+            detecting.add_done_callback(_retrieved)  # even if every caller gave up waiting
+        # shielded: a caller that gives up (its deadline) does not cancel the others' attempt
+        return await asyncio.shield(detecting)
+
+    async def _detect(self) -> ServerIdentity:
+        """One detection attempt for everyone waiting (see :meth:`identity`)."""
+        try:
+            identity = await connection.detect(self.client)
+        except ApertureError as error:
+            self._detection_failure = (time.monotonic() + self.detection_retry_after, error)
+            raise
+        finally:
+            self._detecting = None
+        self._identity = identity
+        self.client.product = identity.product
+        return identity
 
     async def refresh_index(self, *, force: bool = False) -> Refresh:
         return await self.index.refresh(self.client, force=force)
@@ -150,6 +186,7 @@ class SeerrRuntime:
     async def test_connection(self) -> ConnectionReport:
         report = await connection.test_connection(self.client, self.provider, self.expected_product)
         self._identity = None  # detect again on next use: the server may have changed
+        self._detection_failure = None  # the admin's test is a fresh start
         return report
 
     async def lookup(self, items: Sequence[MediaRef], user: ApertureUser | None) -> list[Availability]:
@@ -234,6 +271,11 @@ class SeerrRuntime:
 
     async def poll(self, requests: Sequence[TrackedRequest]) -> list[StatusUpdate]:
         return await self.poller.poll(self, requests)
+
+
+def _retrieved(task: asyncio.Task[Any]) -> None:
+    if not task.cancelled():
+        task.exception()
 
 
 async def _together(*awaitables: Awaitable[Any]) -> tuple[Any, ...]:

@@ -618,7 +618,8 @@ def watch(ctx: click.Context, once: bool, interval: float, as_json: bool) -> Non
     """Poll the tracked requests and print each status change (progress bars on a terminal).
 
     Stops when no unfinished request is left, after --once, or on Ctrl-C. With --json, one
-    document listing every change is printed at the end."""
+    document listing every change is printed at the end. One process polls at a time (the
+    poll lease in the store): next to a running Aperture, watch shows what Aperture finds."""
     from .watching import watch_requests
 
     console = Console(stderr=as_json, highlight=False)

@@ -3,6 +3,7 @@ in the three flavours (Overseerr 1.34, Jellyseerr 2.7.3, Seerr 3.1) where they d
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -408,14 +409,16 @@ async def test_polling_emits_each_transition_at_a_bounded_cost(world):
     ]
     first = await host.poll(watching)
     assert first.changes == ()
-    # nothing changed: two cheap calls, whatever the number of tracked requests
+    # nothing changed: one quiet index check (four cheap database-only calls until the server has
+    # shown that it moves updatedAt, two after), whatever the number of tracked requests
     before = len(fake.calls)
     second = await host.poll(first.tracked)
     assert second.changes == ()
-    assert len(fake.calls) - before == 2
+    assert {c.path for c in fake.calls[before:]} == {"/media", "/request/count"}
+    assert len(fake.calls) - before == 4
     # the three POSTs and the show's TMDB seasons (it has no season rows to prove season 1)
     assert fake.call_count("tmdb") == 4
-    world.runtime().poller.progress_every = 0
+    world.runtime().index.progress_every = 0
 
     fake.approve(int(movie.request_id))
     fake.decline(int(show.request_id))
@@ -451,7 +454,7 @@ async def test_a_4k_download_of_a_title_already_in_the_library_shows_its_progres
     admin = ApertureUser("admin")  # auto-approved: sent to the 4K Radarr at once
     result = await host.submit_request(MATRIX, admin, RequestOptions(is_4k=True))
     assert result.state is RequestState.APPROVED
-    world.runtime().poller.progress_every = 0
+    world.runtime().index.progress_every = 0
     fake.add_media("movie", 27205, status=5)  # a newer row: the incremental read stops above ours
     first = await host.poll([tracked(result, admin, MATRIX)])
     fake.set_download(int(result.request_id), fraction=0.3)
@@ -519,7 +522,7 @@ async def test_every_request_the_provider_sends_matches_the_openapi_file(flavour
     show = await host.submit_request(THRONES, alice(), RequestOptions(seasons=(1, 2)))
     with pytest.raises(AlreadyRequestedError):  # 409, then /movie/{id} says whose request it is
         await host.submit_request(MATRIX, ApertureUser("carol"))
-    world.runtime().poller.progress_every = 0
+    world.runtime().index.progress_every = 0
     watching = [tracked(movie, alice(), MATRIX), tracked(show, alice(), THRONES)]
     polled = await host.poll(watching)
     fake.approve(int(movie.request_id))
@@ -547,15 +550,18 @@ async def test_many_unfinished_requests_are_read_from_the_list_not_one_by_one(fl
     result = await host.poll(watching)  # first cycle: every request is checked
     calls = fake.calls[before:]
     singles = [c.path for c in calls if c.path.startswith("/request/") and c.path != "/request/count"]
-    assert singles == [f"/request/{watching[0].request_id}"]  # only the one missing from the list
-    assert len([c for c in calls if c.path == "/request"]) == 1
+    assert singles == [f"/request/{watching[0].request_id}"]  # only the one missing from the lists
+    # the newest requests, then the open ones: filter=unavailable and filter=failed
+    assert len([c for c in calls if c.path == "/request"]) == 3
     assert [(c.request.request_id, c.current) for c in result.changes] == [
         (watching[0].request_id, RequestState.NOT_AVAILABLE)
     ]
     await host.aclose()
 
 
-async def test_after_the_first_cycle_only_recently_modified_requests_are_read():
+async def test_after_the_first_cycle_changes_among_many_requests_cost_the_lists_not_one_call_each():
+    """On Seerr 3.1 ``updatedAt`` never moves (trap 16): the counts tell that something moved, the
+    open lists which requests, and only those that left the lists are read one by one."""
     world = await make_world("seerr")
     fake, host = world.fake, world.host
     watching = []
@@ -571,8 +577,11 @@ async def test_after_the_first_cycle_only_recently_modified_requests_are_read():
     fake.decline(int(watching[7].request_id))
     before = len(fake.calls)
     second = await host.poll(first.tracked)
-    paths = [c.path for c in fake.calls[before:]]
-    assert sorted(paths) == ["/media", "/request", "/request/count"]  # one page of the list, no per-id reads
+    paths = Counter(c.path for c in fake.calls[before:])
+    # an index check (counts, new rows, the pending and processing sets), the newest requests,
+    # the open ones (filter=unavailable: two pages of 100; filter=failed), and the declined one,
+    # which left both lists, by id
+    assert paths == {"/media": 3, "/request/count": 1, "/request": 4, f"/request/{watching[7].request_id}": 1}
     assert {(c.request.request_id, c.current) for c in second.changes} == {
         (watching[3].request_id, RequestState.FAILED),
         (watching[7].request_id, RequestState.DECLINED),

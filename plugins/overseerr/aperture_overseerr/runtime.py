@@ -36,10 +36,11 @@ from .client import SeerrClient
 from .connection import ServerIdentity
 from .lost_answers import RECHECK_DELAYS
 from .media_index import MediaIndex, Refresh
-from .models import MEDIA_PROCESSING, Quota, QuotaDefaults, SeerrUser
+from .models import MEDIA_PROCESSING, MediaRequest, Quota, QuotaDefaults, SeerrUser
 from .own_requests import Expectation, Latest, OwnRequests
 from .permissions import auto_approves, may_request, quota_exempt
 from .polling import RequestPoller
+from .seasons import specials_requestable
 from .users import UserDirectory
 
 DETECTION_RETRY_AFTER = 3.0
@@ -69,12 +70,14 @@ class SeerrRuntime:
             verify_tls=bool(settings.get("verify_tls", True)),
             transport=transport,
         )  # named "the request server" in messages until detection says which product it is
-        self.index = MediaIndex()
+        progress_every = float(settings.get("progress_interval", 60.0))
+        self.index = MediaIndex(progress_every=progress_every)
         self.users = UserDirectory()
         self.quotas: TimedCache[int, Quota] = TimedCache(ttl=60.0)
         self.quota_defaults: TimedCache[str, QuotaDefaults | None] = TimedCache(ttl=300.0)
         self.own_requests = OwnRequests(self.client, self.users)
-        self.poller = RequestPoller(progress_every=float(settings.get("progress_interval", 60.0)))
+        self.index.on_request_change = self._request_changed
+        self.poller = RequestPoller()
         #: after an ambiguous submit: wait this long before each look for the request (seconds)
         self.submit_rechecks: tuple[float, ...] = RECHECK_DELAYS
         self._identity: ServerIdentity | None = None
@@ -141,6 +144,11 @@ class SeerrRuntime:
         self.quotas.invalidate(seerr_user_id)
         self.own_requests.forget(seerr_user_id)
 
+    def _request_changed(self, request: MediaRequest) -> None:
+        """The index saw a request appear, change or go: its requester's cached requests are old."""
+        if request.requested_by is not None:
+            self.own_requests.forget(request.requested_by)
+
     def users_changed(self) -> None:
         self.users.expire()
 
@@ -200,7 +208,7 @@ class SeerrRuntime:
         is_4k = self.default_4k
         rows = [self.index.get(item.media_type.value, item.tmdb_id) for item in items]
         if any(row is not None and row.status_for(is_4k) == MEDIA_PROCESSING for row in rows):
-            await self.index.refresh_downloads(self.client, max_age=self.poller.progress_every)
+            await self.index.refresh_downloads(self.client, max_age=self.index.progress_every)
         return [
             availability_for(
                 item,
@@ -210,6 +218,8 @@ class SeerrRuntime:
                 identity.profile,
                 is_4k,
                 has_4k_library=identity.has_4k_library(item.media_type.value),
+                open_requests=self.index.open_requests(item.media_type.value, item.tmdb_id),
+                specials=specials_requestable(identity),
             )
             for item in items
         ]
@@ -270,7 +280,8 @@ class SeerrRuntime:
         return await requesting.submit(self, item, user, options)
 
     async def poll(self, requests: Sequence[TrackedRequest]) -> list[StatusUpdate]:
-        return await self.poller.poll(self, requests)
+        await self.identity()
+        return await self.poller.poll(self.index, self.client, requests)
 
 
 def _retrieved(task: asyncio.Task[Any]) -> None:

@@ -23,10 +23,10 @@ from collections.abc import Sequence
 
 from aperture_hookspecs import DownloadProgress, RequestState, StatusUpdate, TrackedRequest
 
-from .availability import progress_of
 from .client import SeerrClient
 from .media_index import MediaIndex
 from .models import MediaRequest, MediaRow
+from .progress import progress_of
 from .request_state import requested_seasons, state_of
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from aperture_hookspecs import RequestState
 
-from .availability import progress_of
 from .models import (
     MEDIA_AVAILABLE,
     REQUEST_APPROVED,
@@ -20,6 +19,7 @@ from .models import (
     MediaRequest,
     MediaRow,
 )
+from .progress import progress_of
 
 _BY_REQUEST_STATUS = {
     REQUEST_PENDING: RequestState.PENDING,

@@ -11,10 +11,11 @@ Tracked requests the index has never read (the first cycle, or after a restart) 
 
 Download progress is not part of ``updatedAt`` (the server keeps it in memory and refreshes it
 once a minute, notes §7): processing titles are re-read with one ``GET /media?filter=processing``
-at most every ``progress_every`` seconds (the index's, from the ``progress_interval`` setting), and approved requests whose title that filter does not
-list (4K downloads, new seasons of a partially available show) are re-read by the index at the
-same pace. A server restart wipes that memory: a request already seen processing stays
-processing (with unknown progress) rather than stepping back to approved.
+at most every ``progress_every`` seconds (the index's, from the ``progress_interval`` setting),
+and approved requests whose title that filter does not list (4K downloads, new seasons of a
+partially available show) are re-read by the index at the same pace. A server restart wipes
+that memory: a request already seen processing stays processing (with unknown progress) rather
+than stepping back to approved.
 """
 
 from __future__ import annotations

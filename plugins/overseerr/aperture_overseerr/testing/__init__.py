@@ -8,8 +8,13 @@ query parameters and unencoded reserved characters refused, 401 vs 403 bodies, 2
 seasons", 500 for unknown TMDB ids, the ``is4k``-absent duplicate trap, CSRF, a non-numeric
 ``X-Api-User`` never answered, …), the frozen ``updatedAt`` of Jellyseerr 2.6–2.7 and Seerr
 3.0–3.1 (``FakeSeerr("seerr", version="3.2.0")`` builds a release where it moves), whole-second
-timestamps, and the real effects of approve/decline. Standard library + httpx only, so the CLI
-demo can start it::
+timestamps, and the real effects of approve/decline. Other releases follow what the notes tie
+to a release (``fake_flavours.RELEASE_RULES``): ``FakeSeerr("overseerr", version="1.35.0")``
+has status 6 = DELETED for media and seasons, COMPLETED requests and the ``deleted`` /
+``completed`` filters; ``FakeSeerr("jellyseerr", version="2.5.2")`` has no DELETED and no
+COMPLETED (and below 2.0 no blacklist). ``enable_special_episodes`` switches the Jellyseerr/
+Seerr setting of that name (season 0 kept in requests). Standard library + httpx only, so the
+CLI demo can start it::
 
     fake = FakeSeerr("seerr")
     fake.add_title("movie", 603, "The Matrix")
@@ -26,8 +31,15 @@ surface, validator traps, authentication), ``fake_seerr`` (the class, state rule
 Approximations, by design: TMDB data is a tiny made-up catalogue; only the routes a request
 client uses exist (others answer the validator's 404/405), so there is no webhook agent and no
 *arr settings API (``radarr``/``sonarr``/``arr_unreachable`` switches stand for them); a
-version other than the recorded one changes only the reported version and whether
-``updatedAt`` moves, every other trait stays the recorded version's; ``profileName``/
+version other than the recorded one changes only the traits ``RELEASE_RULES`` lists (each with
+its source) and whether ``updatedAt`` moves: every shape, text and effect only a recording shows
+stays the recorded version's (Jellyseerr < 2.6 keeps 2.7.3's user fields and ``/blacklist``
+filter, Overseerr 1.35 keeps 1.34's declined TV seasons, ...), and some release values are
+inferences, said so in their rule (Overseerr 1.35's ``completed`` count, which the notes claim
+but its OpenAPI file does not list; that its availability sync marks DELETED as Seerr's does;
+the 2.6 boundary of ``mediaType`` on Jellyseerr); a season removed from the library
+(``remove_from_library(..., seasons=)``) leaves the show PARTIALLY_AVAILABLE, an inference (the
+notes describe the sync per title); ``profileName``/
 ``canRemove`` come from the fake's *arr switches, not real quality profiles; sessions
 (``connect.sid``) never authenticate; a deleted request resets only PENDING/PROCESSING media to
 UNKNOWN; changes the real server makes a moment later (a request turning COMPLETED after its

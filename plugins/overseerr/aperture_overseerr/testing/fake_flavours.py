@@ -173,7 +173,8 @@ _SEERR_QUERY = MappingProxyType(
 
 @dataclass(frozen=True)
 class FlavourTraits:
-    """What one server version does differently. Read-only; one instance per flavour."""
+    """What one server release does differently. Read-only: one instance per recorded release in
+    :data:`FLAVOURS`, others built by :func:`flavour_traits`."""
 
     name: Flavour
     product: str

@@ -439,3 +439,19 @@ def test_an_older_looser_database_is_made_private_when_opened(data_dir):
     assert store.schema_version >= 1
     assert stat.S_IMODE((data_dir / "aperture.db").stat().st_mode) == 0o600
     store.close()
+
+
+def test_an_unexpected_error_is_still_one_json_document_and_exit_1(monkeypatch, capsys):
+    """A bug (not an ApertureError) anywhere in a command: exit 1 and one JSON document."""
+    from aperture_plugins import admin
+
+    def broken(*args: Any) -> None:
+        raise RuntimeError("a bug for the test")
+
+    monkeypatch.setattr(admin, "masked_settings", broken)
+    code = main(["settings", "jellyseerr", "--json"])
+    captured = capsys.readouterr()
+    document = json.loads(captured.out)
+    assert (code, document["error"]) == (1, "internal_error")
+    assert "RuntimeError: a bug for the test" in document["message"] and document["hints"]
+    assert "Traceback" not in captured.out + captured.err

@@ -32,7 +32,13 @@ from .host import PluginHost
 async def watch_requests(
     host: PluginHost, console: Console, *, once: bool, interval: float
 ) -> list[StatusChange]:
-    """Poll until nothing unfinished is tracked (or once, or Ctrl-C); return every change seen."""
+    """Poll until nothing unfinished is tracked (or once, or Ctrl-C); return every change seen.
+
+    Each cycle is ``host.poll_tracked()``: it polls only while this process holds the poll
+    lease (renewed for ``max(150 s, 2.5 × interval)``), otherwise the holder's findings are
+    shown. The changes shown and returned are the event log's after the watch started, each
+    once, whichever process found them. Leaving gives the lease up (``host.aclose()``).
+    """
     seen: list[StatusChange] = []
     bars = Progress(TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(), console=console)
     tasks: dict[str, TaskID] = {}

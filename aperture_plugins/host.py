@@ -857,7 +857,12 @@ def _checked_availability(provider: str, items: list[MediaRef], answers: Any) ->
 
 
 def _user_reason(error: ApertureError, title: str | None = None) -> str:
-    """What a Discovery card tells the user: short, no detail meant for the admin, never a path."""
+    """What a Discovery card tells the user: short, no detail meant for the admin, never a path.
+
+    The server is named as the provider detected it (``error.product``), else by the provider's
+    title."""
+    if title is not None and error.product:
+        title = error.product
     if isinstance(error, DataFileError | ConfigFileError | MasterKeyError | SecretUnreadableError):
         return f"{title}: {USER_REASON}" if title else USER_REASON[0].upper() + USER_REASON[1:]
     if title is None:

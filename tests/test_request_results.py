@@ -253,6 +253,10 @@ async def test_messages_name_the_detected_product_never_the_providers_guess(data
             await served.host.map_users([ALICE])  # detected first: named
         assert caught.value.message.startswith("Seerr refused the API key")
         assert "Jellyseerr" not in str(caught.value)
+        assert caught.value.product == "Seerr"
+        served.runtime().index.mark_stale()
+        [card] = await served.host.lookup([MATRIX], ALICE)  # the card names the server, too
+        assert card.reason == "Seerr refused Aperture's credentials"
 
 
 async def test_a_server_that_cannot_be_reached_is_named_neutrally(data_dir):

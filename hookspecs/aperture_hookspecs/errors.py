@@ -70,7 +70,10 @@ class ApertureError(Exception):
     """The root of every error a provider or the host raises on purpose.
 
     Subclasses set ``code``, ``default_message`` and ``default_hints``; instances may override
-    both. ``provider`` names the provider the error came from, when known.
+    both. ``provider`` names the provider the error came from, when known; ``product`` names
+    the server product that answered, as the provider detected it ("Seerr" behind a provider
+    called "Jellyseerr"), when known: a host names that rather than the provider's title in
+    what it shows a user.
     """
 
     code: ClassVar[str] = "error"
@@ -83,10 +86,12 @@ class ApertureError(Exception):
         *,
         hints: Iterable[str] | None = None,
         provider: str | None = None,
+        product: str | None = None,
     ) -> None:
         self.message = message or self.default_message
         self.hints: tuple[str, ...] = tuple(hints) if hints is not None else self.default_hints
         self.provider = provider
+        self.product = product
         super().__init__(self.message)
 
     def __str__(self) -> str:
@@ -104,6 +109,7 @@ class ApertureError(Exception):
             "message": self.message,
             "hints": list(self.hints),
             "provider": self.provider,
+            "product": self.product,
         }
 
 

@@ -50,6 +50,7 @@ from urllib.parse import quote
 import httpx
 
 from aperture_hookspecs import (
+    ApertureError,
     CannotConnectError,
     CSRFProtectionError,
     HostNotFoundError,
@@ -201,6 +202,25 @@ class SeerrClient:
         body: Any = None,
         act_as: int | None = None,
         expect: Iterable[int] = (200,),
+    ) -> Answer:
+        """Send one API call and return its answer if its status is in ``expect`` (see
+        :meth:`_call`). An error raised carries the detected product (``error.product``)."""
+        try:
+            return await self._call(method, path, query=query, body=body, act_as=act_as, expect=expect)
+        except ApertureError as error:
+            if error.product is None and self.product != NEUTRAL_NAME:
+                error.product = self.product
+            raise
+
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: Query,
+        body: Any,
+        act_as: int | None,
+        expect: Iterable[int],
     ) -> Answer:
         """Send one API call and return its answer if its status is in ``expect``.
 

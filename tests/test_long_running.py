@@ -273,3 +273,31 @@ async def test_watch_sees_every_transition(world: World, count: int) -> None:
         assert set(endpoints(quiet)) <= QUIET_CHECK, quiet
         if cycle or world.frozen:
             assert len(quiet) <= 4, [c.path + "?" + c.query for c in quiet]
+
+
+async def test_one_change_among_many_open_requests_costs_the_changed_one_where_stamps_move(
+    world: World,
+) -> None:
+    """30 open requests; one is approved on the server. Where request stamps move, the newest
+    modified requests say which (one short page); where they are frozen, the open lists are read."""
+    ids = []
+    for n in range(30):
+        world.fake.add_title("movie", 300_000 + n, f"Generated Movie {n}")
+        ids.append(on_site(world, "bob", f"movie:{300_000 + n}"))
+    await world.card("movie:300000")
+    world.tick()
+    world.fake.decline(ids[0])  # a change to a known request: the index learns how stamps behave
+    await world.card("movie:300000")
+    world.tick()
+    world.fake.approve(ids[17])
+    mark = len(world.fake.calls)
+    answer = await world.card("movie:300017")
+    assert answer.state is RequestState.APPROVED
+    reads = world.since(mark)
+    lists = [c.query for c in reads if c.path == "/request"]
+    singles = [c.path for c in reads if c.path.startswith("/request/") and c.path != "/request/count"]
+    if world.frozen:
+        assert any("filter=unavailable" in q for q in lists), lists
+    else:
+        assert not any("filter=unavailable" in q for q in lists), lists
+        assert len(lists) <= 2 and singles == [], (lists, singles)  # the newest; the modified ones

@@ -110,7 +110,7 @@ async def test_rows_added_while_the_table_is_read_are_read_once(served: tuple[Fa
 
 def show(seasons: tuple[SeasonStatus, ...], *, known: bool = True, status: int = 4) -> MediaRow:
     stamp = datetime(2026, 12, 1, 15, 30, 33, tzinfo=UTC)
-    return MediaRow(7, "tv", 1399, status, 1, stamp, seasons, created_at=stamp, seasons_known=known)
+    return MediaRow(7, "tv", 1399, status, 1, stamp, seasons, seasons_known=known)
 
 
 def test_a_row_without_seasons_keeps_the_known_seasons() -> None:

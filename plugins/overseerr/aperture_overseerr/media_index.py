@@ -116,6 +116,12 @@ class _Round:
     media_moved: bool = False
     #: the newest ``updatedAt`` of the rows read
     newest_stamp: datetime | None = None
+    #: titles whose row appeared or changed status (download progress aside)
+    moved_titles: set[TitleKey] = field(default_factory=set)
+    #: the newest ``updatedAt`` of the requests read
+    newest_request_stamp: datetime | None = None
+    #: requests read in this refresh
+    requests_read: set[int] = field(default_factory=set)
 
 
 class MediaIndex:
@@ -155,6 +161,10 @@ class MediaIndex:
         #: reads move them, so a row read elsewhere (a set, a request) hides no row created before it
         self._newest_media_id = 0
         self._newest_request_id = 0
+        #: moving stamps: the same as ``_newest_stamp`` for requests (``GET /request?sort=modified``)
+        self._request_stamp: datetime | None = None
+        self._request_stamp_at = 0.0
+        self._request_second_done = False
         #: frozen stamps: titles that left the in-flight sets in this check
         self._left: set[TitleKey] = set()
         self._built_at: float | None = None
@@ -258,12 +268,13 @@ class MediaIndex:
     async def _rebuild(self, client: SeerrClient, round_: _Round, started: float) -> None:
         # What moves after these three reads shows up at the next check: a count that differs,
         # a row above the newest id, a row stamped at or after the newest stamp.
-        counts, newest_modified, newest_request = await asyncio.gather(
+        counts, newest_modified, newest_request, modified_request = await asyncio.gather(
             client.request_counts(),
             client.media(take=1, skip=0, sort="modified"),
             client.requests_page([("take", 1), ("skip", 0), ("filter", "all"), ("sort", "added")]),
+            client.requests_page([("take", 1), ("skip", 0), ("filter", "all"), ("sort", "modified")]),
         )
-        round_.calls += 3
+        round_.calls += 4
         reading, open_requests = await asyncio.gather(
             read_media_table(
                 client,
@@ -285,6 +296,9 @@ class MediaIndex:
         self._newest_stamp_at, self._newest_second_done = started, False
         self._newest_media_id = reading.newest_id
         self._newest_request_id = max([r.id for r in newest_request.results] + [self._newest_request_id])
+        request_stamps = [r.updated_at for r in modified_request.results if r.updated_at]
+        self._request_stamp = max(request_stamps) if request_stamps else None
+        self._request_stamp_at, self._request_second_done = started, False
         before = {request.id: request for request in self.requests.open_requests()}
         self.requests.clear_open()
         for request in open_requests:
@@ -310,14 +324,30 @@ class MediaIndex:
         return [request for found in lists for request in found]
 
     async def _read_list(self, client: SeerrClient, filter_name: str, round_: _Round) -> list[MediaRequest]:
-        found: list[MediaRequest] = []
-        skip = 0
-        while True:
-            page = await self._request_page(client, round_, filter_name, skip, LIST_PAGE, sort="added")
-            found += page.results
-            skip += len(page.results)
-            if len(page.results) < LIST_PAGE or skip >= page.page_info.results:
-                return found
+        """Every page of one request list: the first alone (it says how many there are), the
+        others ``rebuild_concurrency`` at a time, then on to a short page if the list grew."""
+        first = await self._request_page(client, round_, filter_name, 0, LIST_PAGE, sort="added")
+        pages = [first]
+        if len(first.results) == LIST_PAGE:
+            gate = asyncio.Semaphore(max(1, self.rebuild_concurrency))
+
+            async def read(skip: int) -> RequestPage:
+                async with gate:
+                    return await self._request_page(
+                        client, round_, filter_name, skip, LIST_PAGE, sort="added"
+                    )
+
+            offsets = range(LIST_PAGE, first.page_info.results, LIST_PAGE)
+            pages += await asyncio.gather(*(read(skip) for skip in offsets))
+            skip = LIST_PAGE * len(pages)
+            while len(pages[-1].results) == LIST_PAGE:  # the list grew while it was read
+                pages.append(await read(skip))
+                skip += LIST_PAGE
+        found: dict[int, MediaRequest] = {}
+        for page in pages:
+            for request in page.results:
+                found.setdefault(request.id, request)  # a request read twice (the list moved)
+        return list(found.values())
 
     async def _request_page(
         self, client: SeerrClient, round_: _Round, filter_name: str, skip: int, take: int, *, sort: str
@@ -341,7 +371,7 @@ class MediaIndex:
         # A media row that appeared or changed status means requests moved too, even when the
         # counts add up to the same numbers (one request deleted, another created meanwhile).
         if counts != self._counts or round_.media_moved:
-            await self._reconcile_requests(client, round_)
+            await self._reconcile_requests(client, round_, counts, now)
             self._counts = counts
         if was_frozen:
             await self._read_rows_that_left(client, round_)
@@ -389,13 +419,15 @@ class MediaIndex:
             take = min(take * 4, self.page_size)
 
     async def _read_set(self, client: SeerrClient, filter_name: str, round_: _Round) -> list[MediaRow]:
+        """Every row of an in-flight set; one call while it is under twice its last size."""
+        take = max(self.page_size, 2 * len(self._in_flight.get(filter_name, ())))
         rows: list[MediaRow] = []
         skip = 0
         while True:
-            page = await self._media_page(client, round_, take=self.page_size, skip=skip, filter=filter_name)
+            page = await self._media_page(client, round_, take=take, skip=skip, filter=filter_name)
             rows += page.results
             skip += len(page.results)
-            if len(page.results) < self.page_size or skip >= page.page_info.results:
+            if len(page.results) < take or skip >= page.page_info.results:
                 return rows
 
     async def _read_modified(self, client: SeerrClient, round_: _Round, now: float) -> int:
@@ -487,11 +519,66 @@ class MediaIndex:
 
     # -- requests --------------------------------------------------------------------------------
 
-    async def _reconcile_requests(self, client: SeerrClient, round_: _Round) -> None:
-        """The counts moved: read the new requests and every open or watched one again."""
+    async def _reconcile_requests(
+        self, client: SeerrClient, round_: _Round, counts: RequestCounts, now: float
+    ) -> None:
+        """The counts (or a media row) moved: read the new requests, then the ones that changed.
+
+        Where request stamps move and no request was deleted (the total did not fall), the
+        changed ones are the top of ``GET /request?sort=modified``, read down to the newest
+        stamp seen (that second included until it has certainly ended); elsewhere every open or
+        watched request is read again. Either way, the open requests of titles whose media row
+        moved in this check are read again if nothing else did (a request deleted while another
+        was created leaves the counts as they were, but resets its media).
+        """
         new = await self._read_new_requests(client, round_)
-        again = self.requests.open_ids() | self._watched_open()
-        await self._read_again(client, again - {r.id for r in new}, round_)
+        shrank = self._counts is not None and counts.total < self._counts.total
+        if not self.stamps.frozen and not shrank and self._request_stamp is not None:
+            await self._read_modified_requests(client, round_, now)
+        else:
+            again = self.requests.open_ids() | self._watched_open()
+            await self._read_again(client, again - {r.id for r in new}, round_)
+            self._start_request_stamps(round_, now)
+        stale = {
+            request.id
+            for key in round_.moved_titles
+            for request in self.requests.for_title(*key)
+            if request.id not in round_.requests_read
+        }
+        await self._read_by_id(client, stale, round_)
+
+    async def _read_modified_requests(self, client: SeerrClient, round_: _Round, now: float) -> None:
+        """Moving stamps: requests stamped after the newest request stamp seen (see
+        :meth:`_read_modified`, which does the same for media rows)."""
+        newest, done = self._request_stamp, self._request_second_done
+        skip, take = 0, SMALL_BATCH * 2
+        moved = False
+        while True:
+            page = await self._request_page(client, round_, "all", skip, take, sort="modified")
+            reached_known = False
+            for request in page.results:
+                stamp = request.updated_at
+                known_second = stamp == newest and done
+                if newest is not None and stamp is not None and (stamp < newest or known_second):
+                    reached_known = True
+                    break
+                self._keep(request, round_)
+                if stamp and (self._request_stamp is None or stamp > self._request_stamp):
+                    self._request_stamp, moved = stamp, True
+            skip += len(page.results)
+            if reached_known or len(page.results) < take or skip >= page.page_info.results:
+                break
+            take = LIST_PAGE
+        if moved:
+            self._request_stamp_at, self._request_second_done = now, False
+        elif now - self._request_stamp_at >= SECOND_DONE_AFTER:
+            self._request_second_done = True
+
+    def _start_request_stamps(self, round_: _Round, now: float) -> None:
+        """After every open request was read: later modified reads start from the newest stamp."""
+        stamps = [s for s in (self._request_stamp, round_.newest_request_stamp) if s is not None]
+        self._request_stamp = max(stamps) if stamps else None
+        self._request_stamp_at, self._request_second_done = now, False
 
     def _watched_open(self) -> set[int]:
         """Watched requests whose last reading could still change."""
@@ -629,6 +716,10 @@ class MediaIndex:
             request.status == REQUEST_APPROVED and is_fulfilled(request, media)
         )
         previous = self.requests.put(request, is_open=is_open) or earlier
+        round_.requests_read.add(request.id)
+        stamp = request.updated_at
+        if stamp and (round_.newest_request_stamp is None or stamp > round_.newest_request_stamp):
+            round_.newest_request_stamp = stamp
         if previous is None:
             changed = first_sight_is_news
         else:
@@ -648,6 +739,8 @@ class MediaIndex:
         if round_ is not None:
             round_.fresh.add(key)
             round_.media_moved |= moved
+            if moved:
+                round_.moved_titles.add(key)
             if row.updated_at and (round_.newest_stamp is None or row.updated_at > round_.newest_stamp):
                 round_.newest_stamp = row.updated_at
             if kept is not None:

@@ -387,7 +387,6 @@ class MediaRow:
     seasons: tuple[SeasonStatus, ...] = ()
     downloads: tuple[DownloadItem, ...] = ()
     downloads4k: tuple[DownloadItem, ...] = ()
-    created_at: datetime | None = None
     seasons_known: bool = True
 
     def status_for(self, is_4k: bool) -> int:
@@ -426,7 +425,6 @@ class MediaRow:
             updated_at=shape.opt_datetime("updatedAt"),
             seasons=seasons,
             seasons_known="seasons" in shape.value,
-            created_at=shape.opt_datetime("createdAt"),
             downloads=tuple(
                 DownloadItem.parse(d, f"{where}.downloadStatus[]") for d in shape.items("downloadStatus")
             ),

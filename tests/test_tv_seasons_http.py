@@ -312,3 +312,32 @@ async def test_with_specials_off_season_0_is_neither_offered_nor_sent(flavour: s
         assert "the show has seasons 1–5" in refused.value.message
         assert any("special episodes" in hint for hint in refused.value.hints)
         assert served.posts() == 0 and fake.requests == {}
+
+
+@pytest.mark.parametrize("flavour", ["jellyseerr", "seerr"])
+async def test_a_running_host_follows_specials_switched_on_later(flavour: str):
+    """The server's public settings are read again in the background every ten minutes: a host
+    alive for days sees the admin switch special episodes on."""
+    fake = make_fake(flavour)
+    specials_scanned(fake)
+    async with serving(fake) as served:
+        [card] = await served.host.lookup([BREAKING_BAD], ERIN)
+        assert card.requestable_seasons == (3, 4, 5)
+        fake.enable_special_episodes = True
+        runtime = served.runtime()
+        now = [runtime._clock()]
+        runtime._clock = lambda: now[0]
+        served.runtime().index_is_stale()
+        [card] = await served.host.lookup([BREAKING_BAD], ERIN)
+        assert card.requestable_seasons == (3, 4, 5)  # within ten minutes: as detected
+        now[0] += runtime.identity_max_age
+        served.runtime().index_is_stale()
+        [card] = await served.host.lookup([BREAKING_BAD], ERIN)  # answers with what it had...
+        assert card.requestable_seasons == (3, 4, 5)
+        if runtime._reidentifying is not None:  # ...while the settings are read again
+            await runtime._reidentifying
+        served.runtime().index_is_stale()
+        [card] = await served.host.lookup([BREAKING_BAD], ERIN)
+        assert card.requestable_seasons == (0, 3, 4, 5)
+        result = await served.host.submit_request(BREAKING_BAD, ERIN, RequestOptions(seasons=(0,)))
+        assert result.seasons == (0,)

@@ -10,6 +10,7 @@ settings change or Aperture shuts down.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Awaitable, Mapping, Sequence
 from typing import Any
@@ -42,6 +43,13 @@ from .permissions import auto_approves, may_request, quota_exempt
 from .polling import RequestPoller
 from .seasons import specials_requestable
 from .users import UserDirectory
+
+log = logging.getLogger(__name__)
+
+IDENTITY_MAX_AGE = 600.0
+"""Seconds a detected identity is used before it is read again in the background: the server's
+public settings (special episodes, 4K libraries) and its version (an upgrade) change while a
+host runs for days."""
 
 DETECTION_RETRY_AFTER = 3.0
 """Seconds a failed detection is remembered: shorter than the circuit breaker's first pause
@@ -81,6 +89,11 @@ class SeerrRuntime:
         #: after an ambiguous submit: wait this long before each look for the request (seconds)
         self.submit_rechecks: tuple[float, ...] = RECHECK_DELAYS
         self._identity: ServerIdentity | None = None
+        self._identity_at = 0.0
+        self._reidentifying: asyncio.Task[None] | None = None
+        #: how long a detected identity is used before it is read again (seconds)
+        self.identity_max_age = IDENTITY_MAX_AGE
+        self._clock = time.monotonic
         self._detecting: asyncio.Task[ServerIdentity] | None = None
         self._detection_failure: tuple[float, ApertureError] | None = None  # (until, error)
         #: how long a failed detection is answered from memory, not tried again (seconds)
@@ -90,13 +103,21 @@ class SeerrRuntime:
         return f"SeerrRuntime({self.provider!r}, {self.client.base_url!r})"
 
     async def aclose(self) -> None:
+        task = self._reidentifying
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
         await self.own_requests.aclose()
         await self.client.aclose()
 
     # -- shared state -----------------------------------------------------------------------
 
     async def identity(self) -> ServerIdentity:
-        """The detected product and version (detected once, then kept).
+        """The detected product, version and public settings.
+
+        Detected on first use, then read again in the background every
+        :attr:`identity_max_age` seconds while callers go on with the one they have (a failed
+        re-read keeps it, and is tried again a minute later).
 
         Callers that arrive while a detection is under way wait for that one attempt and
         share its answer, failure included; a failure is remembered for
@@ -105,6 +126,8 @@ class SeerrRuntime:
         timeout), not one per card batch, each waiting behind the previous ones.
         """
         if self._identity is not None:
+            if self._clock() - self._identity_at >= self.identity_max_age and self._reidentifying is None:
+                self._reidentifying = asyncio.get_running_loop().create_task(self._reidentify())
             return self._identity
         failure = self._detection_failure
         if failure is not None:
@@ -128,9 +151,24 @@ class SeerrRuntime:
             raise
         finally:
             self._detecting = None
-        self._identity = identity
+        self._identity, self._identity_at = identity, self._clock()
         self.client.product = identity.product
         return identity
+
+    async def _reidentify(self) -> None:
+        """Read the identity again (see :meth:`identity`); never raises."""
+        try:
+            identity = await connection.detect(self.client)
+        except ApertureError as error:
+            log.info("%s: could not read the server's identity again (%s); keeping it", self.provider, error)
+            self._identity_at = self._clock() - self.identity_max_age + 60.0
+        else:
+            if identity != self._identity:
+                log.info("%s: the server's identity changed: %s", self.provider, identity)
+            self._identity, self._identity_at = identity, self._clock()
+            self.client.product = identity.product
+        finally:
+            self._reidentifying = None
 
     async def refresh_index(self, *, force: bool = False) -> Refresh:
         return await self.index.refresh(self.client, force=force)

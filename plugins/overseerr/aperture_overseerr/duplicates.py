@@ -29,7 +29,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aperture_hookspecs import AlreadyRequestedError, ApertureError, MediaRef, RequestResult, RequestState
 
@@ -45,9 +45,7 @@ from .models import (
     Shape,
 )
 from .request_state import state_of
-
-if TYPE_CHECKING:
-    from .runtime import SeerrRuntime
+from .submit_context import SubmitContext
 
 log = logging.getLogger(__name__)
 
@@ -116,14 +114,14 @@ def newest(requests: Iterable[MediaRequest]) -> MediaRequest | None:
     return max(requests, key=lambda request: request.id, default=None)
 
 
-async def own_recent(runtime: SeerrRuntime, seerr_user_id: int) -> Sequence[MediaRequest]:
+async def own_recent(runtime: SubmitContext, seerr_user_id: int) -> Sequence[MediaRequest]:
     """The user's :data:`RECENT_REQUESTS` newest requests (``GET /user/{id}/requests``)."""
     page = await runtime.client.user_requests(seerr_user_id, take=RECENT_REQUESTS)
     return page.results
 
 
 async def explain_duplicate(
-    runtime: SeerrRuntime,
+    runtime: SubmitContext,
     item: MediaRef,
     seerr_user_id: int,
     is_4k: bool,
@@ -179,7 +177,7 @@ async def explain_duplicate(
 
 
 async def _title_requests(
-    runtime: SeerrRuntime, item: MediaRef
+    runtime: SubmitContext, item: MediaRef
 ) -> tuple[list[TitleRequest], MediaRow | None]:
     """Every request of the title, and its media row, from ``/movie|tv/{id}`` (``mediaInfo``)."""
     details = await runtime.client.title_details(item.media_type.value, item.tmdb_id)
@@ -204,7 +202,7 @@ def _requester(value: dict[str, Any], where: str) -> str | None:
     return user.opt_str("displayName") or user.opt_str("username") or user.opt_str("jellyfinUsername")
 
 
-def _known(runtime: SeerrRuntime) -> dict[int, str]:
+def _known(runtime: SubmitContext) -> dict[int, str]:
     """The cached user directory's display names by server user id."""
     return {user.id: user.display_name for user in runtime.users.users}
 
@@ -215,7 +213,7 @@ def _name_of(entry: TitleRequest, known: dict[int, str]) -> str:
     return name or (f"server user {user_id}" if user_id is not None else "another user")
 
 
-def _names(entries: Sequence[TitleRequest], runtime: SeerrRuntime) -> str:
+def _names(entries: Sequence[TitleRequest], runtime: SubmitContext) -> str:
     """Who made these requests, as one phrase ("alice", "alice and bob")."""
     known = _known(runtime)
     names: list[str] = []

@@ -31,7 +31,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from aperture_hookspecs import (
     ApertureError,
@@ -46,9 +45,7 @@ from aperture_hookspecs import (
 from .client import GATEWAY_STATUSES, Answer
 from .duplicates import AskedSeasons, covers, newest, own_recent
 from .models import MediaRequest
-
-if TYPE_CHECKING:
-    from .runtime import SeerrRuntime
+from .submit_context import SubmitContext
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +67,7 @@ Filed = Answer | Found
 
 
 async def file_request(
-    runtime: SeerrRuntime,
+    runtime: SubmitContext,
     body: dict[str, object],
     seerr_user_id: int,
     item: MediaRef,
@@ -104,7 +101,9 @@ async def file_request(
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-async def _send(runtime: SeerrRuntime, body: dict[str, object], seerr_user_id: int) -> Answer | ApertureError:
+async def _send(
+    runtime: SubmitContext, body: dict[str, object], seerr_user_id: int
+) -> Answer | ApertureError:
     """The answer, or the ambiguous failure (raised when the failure proves nothing was sent)."""
     try:
         answer = await runtime.client.create_request(body, act_as=seerr_user_id)
@@ -123,7 +122,7 @@ async def _send(runtime: SeerrRuntime, body: dict[str, object], seerr_user_id: i
 
 
 async def _known_ids(
-    runtime: SeerrRuntime, seerr_user_id: int, item: MediaRef, is_4k: bool
+    runtime: SubmitContext, seerr_user_id: int, item: MediaRef, is_4k: bool
 ) -> frozenset[int]:
     """The ids of the user's requests of this show from before the submit (movies: none needed)."""
     if item.media_type.value != "tv":
@@ -136,7 +135,7 @@ async def _known_ids(
 
 
 async def _look_again(
-    runtime: SeerrRuntime,
+    runtime: SubmitContext,
     seerr_user_id: int,
     item: MediaRef,
     is_4k: bool,

@@ -25,7 +25,7 @@ never filed twice and one the server filed late is still returned and tracked.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aperture_hookspecs import (
     ALL_SEASONS,
@@ -50,9 +50,7 @@ from .models import MEDIA_AVAILABLE, MEDIA_STATUS_6, MediaRequest
 from .permissions import quota_exempt
 from .profiles import Status6
 from .seasons import check_asked_seasons
-
-if TYPE_CHECKING:
-    from .runtime import SeerrRuntime
+from .submit_context import SubmitContext
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +63,7 @@ def request_body(item: MediaRef, options: RequestOptions, is_4k: bool) -> dict[s
 
 
 async def submit(
-    runtime: SeerrRuntime, item: MediaRef, user: ApertureUser, options: RequestOptions
+    runtime: SubmitContext, item: MediaRef, user: ApertureUser, options: RequestOptions
 ) -> RequestResult:
     """File the request (see the module docstring)."""
     identity = await runtime.identity()
@@ -127,7 +125,7 @@ def _check_season_quota(viewer: Viewer, item: MediaRef, options: RequestOptions)
 
 
 async def _interpret(
-    runtime: SeerrRuntime,
+    runtime: SubmitContext,
     answer: Answer,
     item: MediaRef,
     user: ApertureUser,
@@ -154,7 +152,7 @@ async def _interpret(
 
 
 async def _refusal(
-    runtime: SeerrRuntime, text: str, user: ApertureUser, seerr_user_id: int, item: MediaRef
+    runtime: SubmitContext, text: str, user: ApertureUser, seerr_user_id: int, item: MediaRef
 ) -> Exception:
     lowered = text.lower()
     if "quota" in lowered:

@@ -329,7 +329,7 @@ async def test_refusals_are_the_right_errors(world):
     await host.submit_request(MATRIX, ApertureUser("dave"))
     with pytest.raises(QuotaExceededError, match="0 of 1 movie requests left; the window is 7 days"):
         await host.submit_request(INCEPTION, ApertureUser("dave"))
-    with pytest.raises(QuotaExceededError, match="3 seasons asked, but only 2 of 2 TV seasons left"):
+    with pytest.raises(QuotaExceededError, match="3 new seasons asked, but only 2 of 2 TV seasons left"):
         await host.submit_request(THRONES, ApertureUser("dave"), RequestOptions(seasons=(1, 2, 3)))
     with pytest.raises(UserNotMappedError):
         await host.submit_request(MATRIX, ApertureUser("stranger"))

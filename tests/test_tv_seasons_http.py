@@ -19,6 +19,7 @@ from aperture_hookspecs import (
     ApertureUser,
     MediaRef,
     ProviderInfo,
+    QuotaExceededError,
     RequestOptions,
     RequestRefusedError,
     RequestState,
@@ -341,3 +342,24 @@ async def test_a_running_host_follows_specials_switched_on_later(flavour: str):
         assert card.requestable_seasons == (0, 3, 4, 5)
         result = await served.host.submit_request(BREAKING_BAD, ERIN, RequestOptions(seasons=(0,)))
         assert result.seasons == (0,)
+
+
+@pytest.mark.parametrize("flavour", FLAVOURS)
+async def test_seasons_in_the_library_or_requested_do_not_count_against_the_tv_quota(flavour: str):
+    """The server counts only the seasons it files (notes §8): a user with one TV season left
+    may ask for seasons 1–3 of a show whose season 1 is in the library and season 2 requested."""
+    fake = make_fake(flavour)
+    frank = fake.add_user("frank", jellyfin_username="frank" if flavour != "overseerr" else None)
+    fake.users[frank].tv_quota_limit, fake.users[frank].tv_quota_days = 1, 7
+    fake.add_media("tv", 1399, status=4, season_statuses={1: 5, 2: 1, 3: 1})
+    fake.create_request(
+        fake.users[fake_user(fake, "alice")],
+        {"mediaType": "tv", "mediaId": 1399, "is4k": False, "seasons": [2]},
+    )
+    async with serving(fake) as served:
+        result = await served.host.submit_request(
+            THRONES, ApertureUser("frank"), RequestOptions(seasons=(1, 2, 3))
+        )
+        assert [r.season_numbers() for r in fake.requests.values() if r.requested_by == frank] == [[3]]
+        with pytest.raises(QuotaExceededError, match="quota reached: 0 of 1 TV seasons left"):
+            await served.host.submit_request(THRONES, ApertureUser("frank"), RequestOptions(seasons=(4, 5)))

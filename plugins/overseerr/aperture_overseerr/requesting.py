@@ -44,12 +44,13 @@ from aperture_hookspecs import (
 
 from .availability import Viewer, requestability
 from .client import PERMISSION_TEXT, Answer
+from .connection import ServerIdentity
 from .duplicates import AskedSeasons, explain_duplicate, result_of
 from .lost_answers import LOST_MESSAGE, Found, file_request
-from .models import MEDIA_AVAILABLE, MEDIA_STATUS_6, MediaRequest
+from .models import MEDIA_AVAILABLE, MEDIA_STATUS_6, MediaRequest, MediaRow
 from .permissions import quota_exempt
 from .profiles import Status6
-from .seasons import check_asked_seasons
+from .seasons import REQUESTABLE, check_asked_seasons, show_seasons
 from .submit_context import SubmitContext
 
 log = logging.getLogger(__name__)
@@ -91,7 +92,7 @@ async def submit(
         error_class = QuotaExceededError if reason and reason.startswith("quota") else PermissionDeniedError
         raise error_class(f"{user.name}: {reason}", hints=(admin_reason,) if admin_reason else None)
     await check_asked_seasons(runtime.client, identity, item, options, row)
-    _check_season_quota(viewer, item, options)
+    _check_season_quota(viewer, item, options, _new_seasons(runtime, identity, item, options, row, is_4k))
     body = request_body(item, options, is_4k)
     seerr_user = viewer.user
     asked: AskedSeasons = None if options.seasons == ALL_SEASONS else frozenset(options.seasons)
@@ -105,8 +106,30 @@ async def submit(
     return await _interpret(runtime, filed, item, user, seerr_user.id, is_4k, asked)
 
 
-def _check_season_quota(viewer: Viewer, item: MediaRef, options: RequestOptions) -> None:
-    """Refuse a TV request for more seasons than the user's quota has left, before sending."""
+def _new_seasons(
+    runtime: SubmitContext,
+    identity: ServerIdentity,
+    item: MediaRef,
+    options: RequestOptions,
+    row: MediaRow | None,
+    is_4k: bool,
+) -> int:
+    """How many of the asked seasons the server would file: those neither in the library nor
+    already requested by anyone (the server drops those before it counts the quota)."""
+    if item.media_type.value != "tv" or options.seasons == ALL_SEASONS:
+        return 0
+    seasons = show_seasons(
+        row,
+        runtime.index.open_requests(item.media_type.value, item.tmdb_id),
+        identity.profile,
+        is_4k,
+        specials=True,
+    )
+    return len([n for n in set(options.seasons) if seasons.state_of(n) in (None, *REQUESTABLE)])
+
+
+def _check_season_quota(viewer: Viewer, item: MediaRef, options: RequestOptions, new: int) -> None:
+    """Refuse a TV request for more new seasons than the user's quota has left, before sending."""
     quota = viewer.quota
     if item.media_type.value != "tv" or quota is None or options.seasons == ALL_SEASONS:
         return
@@ -115,11 +138,10 @@ def _check_season_quota(viewer: Viewer, item: MediaRef, options: RequestOptions)
         return
     if quota_exempt(viewer.user.permissions):
         return
-    asked = len(options.seasons)
-    if asked > part.remaining:
+    if new > part.remaining:
         window = f"; the window is {part.days} days" if part.days else ""
         raise QuotaExceededError(
-            f"{asked} seasons asked, but only {part.remaining} of {part.limit} TV seasons left{window}",
+            f"{new} new seasons asked, but only {part.remaining} of {part.limit} TV seasons left{window}",
             hints=("Request fewer seasons", "Ask the admin to raise the TV quota"),
         )
 

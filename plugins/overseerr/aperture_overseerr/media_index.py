@@ -266,8 +266,8 @@ class MediaIndex:
     # -- rebuild -------------------------------------------------------------------------------
 
     async def _rebuild(self, client: SeerrClient, round_: _Round, started: float) -> None:
-        # What moves after these three reads shows up at the next check: a count that differs,
-        # a row above the newest id, a row stamped at or after the newest stamp.
+        # What moves after these four reads shows up at the next check: a count that differs, a
+        # row or request above the newest id, a row or request stamped at or after the newest stamp.
         counts, newest_modified, newest_request, modified_request = await asyncio.gather(
             client.request_counts(),
             client.media(take=1, skip=0, sort="modified"),

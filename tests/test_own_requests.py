@@ -15,11 +15,11 @@ import httpx
 import pytest
 
 from aperture_hookspecs import ApertureUser, MediaRef, RequestState
-from aperture_plugins import PluginHost
 from aperture_overseerr.models import SeerrUser
 from aperture_overseerr.own_requests import BULK_PAGE_SIZE, OwnRequests
 from aperture_overseerr.testing import FakeSeerr
 from aperture_overseerr.users import UserDirectory
+from aperture_plugins import PluginHost
 
 from .test_scale import Calls, Scale, build, endpoint, make_host, runtime
 

@@ -360,6 +360,7 @@ async def test_seasons_in_the_library_or_requested_do_not_count_against_the_tv_q
         result = await served.host.submit_request(
             THRONES, ApertureUser("frank"), RequestOptions(seasons=(1, 2, 3))
         )
+        assert result.state is RequestState.PENDING and not result.already_requested
         assert [r.season_numbers() for r in fake.requests.values() if r.requested_by == frank] == [[3]]
         with pytest.raises(QuotaExceededError, match="quota reached: 0 of 1 TV seasons left"):
             await served.host.submit_request(THRONES, ApertureUser("frank"), RequestOptions(seasons=(4, 5)))

@@ -78,6 +78,7 @@ from .request_state import is_fulfilled
 from .request_table import RequestTable
 from .stamps import StampWatch
 from .table_reader import read_media_table
+from .together import gather_or_cancel
 
 log = logging.getLogger(__name__)
 
@@ -268,14 +269,14 @@ class MediaIndex:
     async def _rebuild(self, client: SeerrClient, round_: _Round, started: float) -> None:
         # What moves after these four reads shows up at the next check: a count that differs, a
         # row or request above the newest id, a row or request stamped at or after the newest stamp.
-        counts, newest_modified, newest_request, modified_request = await asyncio.gather(
+        counts, newest_modified, newest_request, modified_request = await gather_or_cancel(
             client.request_counts(),
             client.media(take=1, skip=0, sort="modified"),
             client.requests_page([("take", 1), ("skip", 0), ("filter", "all"), ("sort", "added")]),
             client.requests_page([("take", 1), ("skip", 0), ("filter", "all"), ("sort", "modified")]),
         )
         round_.calls += 4
-        reading, open_requests = await asyncio.gather(
+        reading, open_requests = await gather_or_cancel(
             read_media_table(
                 client,
                 page_size=self.page_size,
@@ -318,7 +319,7 @@ class MediaIndex:
     async def _read_open_lists(self, client: SeerrClient, round_: _Round) -> list[MediaRequest]:
         """Every open request: ``filter=unavailable`` (pending, or approved and not available)
         and ``filter=failed``, page by page."""
-        lists = await asyncio.gather(
+        lists = await gather_or_cancel(
             *(self._read_list(client, name, round_) for name in ("unavailable", "failed"))
         )
         return [request for found in lists for request in found]
@@ -338,7 +339,7 @@ class MediaIndex:
                     )
 
             offsets = range(LIST_PAGE, first.page_info.results, LIST_PAGE)
-            pages += await asyncio.gather(*(read(skip) for skip in offsets))
+            pages += await gather_or_cancel(*(read(skip) for skip in offsets))
             skip = LIST_PAGE * len(pages)
             while len(pages[-1].results) == LIST_PAGE:  # the list grew while it was read
                 pages.append(await read(skip))
@@ -364,7 +365,7 @@ class MediaIndex:
         if was_frozen:
             counts, total = await self._check_frozen(client, round_, now)
         else:
-            counts, total = await asyncio.gather(
+            counts, total = await gather_or_cancel(
                 client.request_counts(), self._read_modified(client, round_, now)
             )
             round_.calls += 1
@@ -385,7 +386,7 @@ class MediaIndex:
     ) -> tuple[RequestCounts, int]:
         """Counts, new rows (``sort=added``) and the in-flight sets; returns the counts and the
         server's row count."""
-        counts, total, pending, processing = await asyncio.gather(
+        counts, total, pending, processing = await gather_or_cancel(
             client.request_counts(),
             self._read_new_rows(client, round_),
             self._read_set(client, "pending", round_),
@@ -789,10 +790,13 @@ async def _bounded(calls: Iterable[Coroutine[Any, Any, None]], limit: int = READ
     gate = asyncio.Semaphore(limit)
 
     async def run(call: Coroutine[Any, Any, None]) -> None:
-        async with gate:
-            await call
+        try:
+            async with gate:
+                await call
+        finally:
+            call.close()  # cancelled while waiting its turn: it never ran, and must not warn so
 
-    await asyncio.gather(*(run(call) for call in calls))
+    await gather_or_cancel(*(run(call) for call in calls))
 
 
 __all__: Sequence[str] = ("SMALL_BATCH", "MediaIndex", "Refresh")

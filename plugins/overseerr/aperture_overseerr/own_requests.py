@@ -44,6 +44,7 @@ from aperture_hookspecs import ApertureError
 from .cache import TimedCache
 from .client import SeerrClient
 from .models import MediaRequest, RequestPage, SeerrUser
+from .together import gather_or_cancel
 from .users import UserDirectory
 
 log = logging.getLogger(__name__)
@@ -279,7 +280,7 @@ class OwnRequests:
                     return await self._bulk_page(skip)
 
             skips = range(self.bulk_page_size, first.page_info.results, self.bulk_page_size)
-            rest = list(await asyncio.gather(*(page_at(skip) for skip in skips)))
+            rest = list(await gather_or_cancel(*(page_at(skip) for skip in skips)))
         by_user: dict[int, list[MediaRequest]] = {}
         for page in (first, *rest):  # newest first throughout: pages are in ``sort=added`` order
             for request in page.results:

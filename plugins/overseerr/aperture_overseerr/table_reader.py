@@ -29,6 +29,7 @@ from dataclasses import dataclass
 
 from .client import SeerrClient
 from .models import MediaPage, MediaRow
+from .together import gather_or_cancel
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +85,7 @@ async def _read_once(
                 return _Page(offset, page_size, overlap, page)
 
         total = first.page.page_info.results
-        pages += await asyncio.gather(*(read(offset) for offset in range(first_size, total, page_size)))
+        pages += await gather_or_cancel(*(read(offset) for offset in range(first_size, total, page_size)))
         # the table grew while it was read: go on one page at a time until a page ends it
         while pages[-1].full:
             pages.append(await read(pages[-1].end))

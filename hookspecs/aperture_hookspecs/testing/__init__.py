@@ -30,7 +30,6 @@ then :mod:`.suite` and :mod:`.fixtures` (pytest).
 
 from __future__ import annotations
 
-from importlib.util import find_spec
 from typing import Any
 
 from .promises import PROMISES, ContractSkip, ContractViolation, Promise
@@ -39,16 +38,7 @@ from .session import CallOutcome, ProviderSession
 from .subject import CAPABILITY_HOOKS, KitUsageError, PluginUnderTest
 from .supplied import CANARY_PREFIX, DEFAULT_ITEMS, ProviderSetup, Refusal, new_canary
 
-_NEEDS_PYTEST = (
-    "ProviderContract",
-    "provider_contract",
-    "aperture_canary",
-    "aperture_closed_port",
-    "aperture_stalling_server",
-    "pytest_report_header",
-)
-
-if find_spec("pytest") is not None:
+try:
     from .fixtures import (
         aperture_canary,
         aperture_closed_port,
@@ -56,7 +46,19 @@ if find_spec("pytest") is not None:
         pytest_report_header,
     )
     from .suite import ProviderContract, provider_contract
-else:  # pragma: no cover - exercised in a subprocess without pytest
+except ModuleNotFoundError as missing:  # no pytest: the checks above still work
+    if missing.name not in ("pytest", "_pytest"):
+        raise
+    _NEEDS_PYTEST = frozenset(
+        {
+            "ProviderContract",
+            "provider_contract",
+            "aperture_canary",
+            "aperture_closed_port",
+            "aperture_stalling_server",
+            "pytest_report_header",
+        }
+    )
 
     def __getattr__(name: str) -> Any:
         if name in _NEEDS_PYTEST:

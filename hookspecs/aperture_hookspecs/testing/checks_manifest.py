@@ -108,27 +108,32 @@ def check_hooks_without_capability(setup: ProviderSetup) -> None:
     ]
     if not undeclared:
         return
-    item = setup.items[0]
-    calls: dict[str, dict[str, Any]] = {
-        "aperture_lookup_availability": {"items": (item,), "user": setup.user},
-        "aperture_submit_request": {"item": item, "user": setup.user, "options": RequestOptions()},
-        "aperture_poll_status": {
-            "requests": (TrackedRequest("987654321", item, setup.user, RequestState.PENDING),)
-        },
-        "aperture_map_users": {"users": (setup.user,)},
+    items = tuple(setup.items)
+    calls: dict[str, list[dict[str, Any]]] = {
+        "aperture_lookup_availability": [{"items": items, "user": setup.user}],
+        # each title in turn: one the server refuses says nothing, one it files says it all
+        "aperture_submit_request": [
+            {"item": item, "user": setup.user, "options": RequestOptions()} for item in items
+        ],
+        "aperture_poll_status": [
+            {"requests": (TrackedRequest("987654321", items[0], setup.user, RequestState.PENDING),)}
+        ],
+        "aperture_map_users": [{"users": (setup.user,)}],
     }
     with setup.session() as session:
         for hook in undeclared:
-            outcome = session.call(hook, **calls[hook])
-            if outcome.error is not None:
-                continue
-            if not outcome.timed_out and _answers_nothing(hook, outcome.value):
-                continue
-            capability = CAPABILITY_OF_HOOK[hook]
-            raise promise("hook_without_capability").broken(
-                f"{hook} is implemented without Capability.{capability.name} and {outcome.describe()}; "
-                f"declare Capability.{capability.name}, or refuse with an ApertureError"
-            )
+            for kwargs in calls[hook]:
+                outcome = session.call(hook, **kwargs)
+                if outcome.error is not None:
+                    continue
+                if not outcome.timed_out and _answers_nothing(hook, outcome.value):
+                    continue
+                capability = CAPABILITY_OF_HOOK[hook]
+                raise promise("hook_without_capability").broken(
+                    f"{hook} is implemented without Capability.{capability.name} and "
+                    f"{outcome.describe()}; declare Capability.{capability.name}, or refuse with an "
+                    "ApertureError"
+                )
 
 
 def _answers_nothing(hook: str, value: Any) -> bool:

@@ -65,7 +65,8 @@ class SecretScanner:
     def check_records(self, where: str, records: list[logging.LogRecord]) -> None:
         """Check log records as a handler would write them (traceback included)."""
         for record in records:
-            self.check(f"a {record.levelname} log record of {record.name!r} during {where}", _format(record))
+            where_written = f"a log record ({record.levelname}, logger {record.name!r}) during {where}"
+            self.check(where_written, _format(record))
 
 
 def _texts_of_value(value: Any) -> Iterator[tuple[str, str]]:

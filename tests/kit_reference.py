@@ -253,11 +253,11 @@ class ReferenceContract(ProviderContract):
 
     @pytest.fixture
     def provider_settings(self, server):
-        return {"url": server[0], "token": server[1], "timeout": 1}
+        return {"url": server[0], "token": server[1], "timeout": 0.3}
 
     @pytest.fixture
     def settings_for_url(self, server):
-        return lambda url: {"url": url, "token": server[1], "timeout": 1}
+        return lambda url: {"url": url, "token": server[1], "timeout": 0.3}
 
     @pytest.fixture
     def provider_user(self):

@@ -7,8 +7,9 @@ under a deadline, in an event loop of its own in **asyncio debug mode**. Every c
 
 * anything but an :class:`~aperture_hookspecs.errors.ApertureError` escaping is a violation,
   at once;
-* a secret value in the answer, the error or a log record written during the call is a
-  violation, at once (:mod:`.leaks`);
+* a secret value in the answer, the error or a log record written during the call (in the
+  loop's thread or its default executor: not a fake server's threads) is a violation, at once
+  (:mod:`.leaks`);
 * each step of the loop that ran longer than ``blocking_threshold`` without yielding (debug
   mode's slow-callback report) is kept in :attr:`ProviderSession.slow_steps`;
 * :meth:`ProviderSession.close` runs the context's close callbacks, as the host does, and
@@ -210,11 +211,16 @@ class ProviderSession:
     async def _close_context(self) -> list[str]:
         for callback in self.context.close_callbacks():
             try:
-                result = callback()
-                if inspect.isawaitable(result):
-                    await result
+                async with asyncio.timeout(self.deadline):
+                    result = callback()
+                    if inspect.isawaitable(result):
+                        await result
             except ApertureError:
                 continue  # the host logs it and goes on
+            except TimeoutError:
+                raise promise("no_task_left").broken(
+                    f"a close callback did not finish within {self.deadline:g} s"
+                ) from None
             except Exception as error:
                 raise promise("errors").broken(
                     self.scanner.mask(f"a close callback raised {type(error).__name__}: {error}")

@@ -713,7 +713,12 @@ class FakeSeerr:
         server = Server((host, port), Handler)
         server.daemon_threads = True
         if ssl_context is not None:
-            server.socket = ssl_context.wrap_socket(server.socket, server_side=True)
+            # the handshake happens in each connection's own thread, at its first read: a client
+            # that never finishes it (refused the certificate, cancelled) cannot block accept()
+            # and with it the server's shutdown
+            server.socket = ssl_context.wrap_socket(
+                server.socket, server_side=True, do_handshake_on_connect=False
+            )
         bound_port = server.server_address[1]
         thread = threading.Thread(target=server.serve_forever, name="fake-seerr", daemon=True)
         thread.start()

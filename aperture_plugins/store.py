@@ -50,7 +50,6 @@ from urllib.parse import quote
 from aperture_hookspecs import (
     ApertureError,
     ApertureUser,
-    DownloadProgress,
     MediaRef,
     RequestState,
     StatusChange,
@@ -65,6 +64,7 @@ from .event_log import (
     change_from_payload,
     change_payload,
     holder_is_gone,
+    progress_from_dict,
     utc_text,
 )
 from .file_errors import (
@@ -685,7 +685,7 @@ class SettingsStore:
                         state=RequestState(row[5]),
                         is_4k=bool(row[6]),
                         seasons=tuple(seasons) if isinstance(seasons, list) else seasons,
-                        progress=_progress(progress),
+                        progress=progress_from_dict(progress),
                     ),
                 )
             )
@@ -934,16 +934,3 @@ def _envelopes(text: str, provider: str) -> dict[str, str]:
             provider=provider,
         )
     return envelopes
-
-
-def _progress(data: dict[str, Any] | None) -> DownloadProgress | None:
-    if not data:
-        return None
-    eta = datetime.fromisoformat(data["eta"]) if data.get("eta") else None
-    return DownloadProgress(
-        fraction=data.get("fraction"),
-        eta=eta,
-        status=data.get("status"),
-        size_bytes=data.get("size_bytes"),
-        size_left_bytes=data.get("size_left_bytes"),
-    )

@@ -76,7 +76,7 @@ from .models import (
 )
 from .request_state import is_fulfilled
 from .request_table import RequestTable
-from .stamps import StampWatch
+from .stamps import StampWatch, Watermark
 from .table_reader import read_media_table
 from .together import gather_or_cancel
 
@@ -89,9 +89,6 @@ LIST_PAGE = 100
 READ_CONCURRENCY = 8
 #: a rebuild the checks asked for (row counts that do not add up) waits at least this long
 REBUILD_BACKOFF = 60.0
-#: seconds after which the server's clock has certainly left a second it was in (stamps are
-#: whole seconds; one second, plus one for the client's and the server's clocks ticking apart)
-SECOND_DONE_AFTER = 2.0
 _IN_FLIGHT = {"pending": MEDIA_PENDING, "processing": MEDIA_PROCESSING}
 
 TitleKey = tuple[str, int]
@@ -153,19 +150,14 @@ class MediaIndex:
         self.stamps = StampWatch()
         self._counts: RequestCounts | None = None
         self._in_flight: dict[str, set[TitleKey]] = {name: set() for name in _IN_FLIGHT}
-        #: moving stamps: the newest ``updatedAt`` read from ``sort=modified``, when it was first
-        #: read, and whether its second has been read again since it certainly ended
-        self._newest_stamp: datetime | None = None
-        self._newest_stamp_at = 0.0
-        self._newest_second_done = False
+        #: moving stamps: how far ``GET /media?sort=modified`` has been read
+        self._media_mark = Watermark()
         #: the highest media id and request id read from the top of ``sort=added``: only those
         #: reads move them, so a row read elsewhere (a set, a request) hides no row created before it
         self._newest_media_id = 0
         self._newest_request_id = 0
-        #: moving stamps: the same as ``_newest_stamp`` for requests (``GET /request?sort=modified``)
-        self._request_stamp: datetime | None = None
-        self._request_stamp_at = 0.0
-        self._request_second_done = False
+        #: moving stamps: how far ``GET /request?sort=modified`` has been read
+        self._request_mark = Watermark()
         #: frozen stamps: titles that left the in-flight sets in this check
         self._left: set[TitleKey] = set()
         self._built_at: float | None = None
@@ -293,13 +285,11 @@ class MediaIndex:
         for name, status in _IN_FLIGHT.items():
             self._in_flight[name] = {(r.media_type, r.tmdb_id) for r in self.table if r.status == status}
         stamps = [row.updated_at for row in newest_modified.results if row.updated_at]
-        self._newest_stamp = max(stamps) if stamps else None
-        self._newest_stamp_at, self._newest_second_done = started, False
+        self._media_mark.reset(max(stamps) if stamps else None, started)
         self._newest_media_id = reading.newest_id
         self._newest_request_id = max([r.id for r in newest_request.results] + [self._newest_request_id])
         request_stamps = [r.updated_at for r in modified_request.results if r.updated_at]
-        self._request_stamp = max(request_stamps) if request_stamps else None
-        self._request_stamp_at, self._request_second_done = started, False
+        self._request_mark.reset(max(request_stamps) if request_stamps else None, started)
         before = {request.id: request for request in self.requests.open_requests()}
         self.requests.clear_open()
         for request in open_requests:
@@ -434,43 +424,33 @@ class MediaIndex:
     async def _read_modified(self, client: SeerrClient, round_: _Round, now: float) -> int:
         """Moving stamps: rows stamped after the newest stamp seen; the server's row count.
 
-        Stamps are whole seconds and equal stamps come back in ascending id order (trap 17), so
-        a row changed later in the newest second can follow rows already read: that second is
-        read again until a check that starts :data:`SECOND_DONE_AFTER` seconds after the one
-        that first saw it (by then the server's clock has left that second, and nothing can be
-        stamped with it any more); after that the read stops at it.
+        The newest second is read again until it has certainly ended (trap 17, see
+        :class:`~aperture_overseerr.stamps.Watermark`).
         """
-        newest, done = self._newest_stamp, self._newest_second_done
+        mark = self._media_mark
+        mark.begin()
         skip, take = 0, self.incremental_page_size
-        moved = False
         while True:
             page = await self._media_page(client, round_, take=take, skip=skip, sort="modified")
             reached_known = False
             for row in page.results:
-                stamp = row.updated_at
-                known_second = stamp == newest and done
-                if newest is not None and stamp is not None and (stamp < newest or known_second):
+                if mark.is_known(row.updated_at):
                     reached_known = True
                     break
                 self._offer(row, round_)
-                if stamp and (self._newest_stamp is None or stamp > self._newest_stamp):
-                    self._newest_stamp, moved = stamp, True
+                mark.saw(row.updated_at)
             skip += len(page.results)
             if reached_known or len(page.results) < take or skip >= page.page_info.results:
                 break
             take = min(take * 4, self.page_size)
-        if moved:
-            self._newest_stamp_at, self._newest_second_done = now, False
-        elif now - self._newest_stamp_at >= SECOND_DONE_AFTER:
-            self._newest_second_done = True
+        mark.end(now)
         return page.page_info.results
 
     def _start_moving_checks(self, round_: _Round, now: float) -> None:
         """The first moving check reads from the newest stamp this (frozen) check read: what
         changed before it, this check saw by its own means."""
-        stamps = [stamp for stamp in (self._newest_stamp, round_.newest_stamp) if stamp is not None]
-        self._newest_stamp = max(stamps) if stamps else None
-        self._newest_stamp_at, self._newest_second_done = now, False
+        stamps = [stamp for stamp in (self._media_mark.stamp, round_.newest_stamp) if stamp is not None]
+        self._media_mark.reset(max(stamps) if stamps else None, now)
 
     async def _media_page(
         self,
@@ -534,7 +514,7 @@ class MediaIndex:
         """
         new = await self._read_new_requests(client, round_)
         shrank = self._counts is not None and counts.total < self._counts.total
-        if not self.stamps.frozen and not shrank and self._request_stamp is not None:
+        if not self.stamps.frozen and not shrank and self._request_mark.stamp is not None:
             await self._read_modified_requests(client, round_, now)
         else:
             again = self.requests.open_ids() | self._watched_open()
@@ -551,35 +531,28 @@ class MediaIndex:
     async def _read_modified_requests(self, client: SeerrClient, round_: _Round, now: float) -> None:
         """Moving stamps: requests stamped after the newest request stamp seen (see
         :meth:`_read_modified`, which does the same for media rows)."""
-        newest, done = self._request_stamp, self._request_second_done
+        mark = self._request_mark
+        mark.begin()
         skip, take = 0, SMALL_BATCH * 2
-        moved = False
         while True:
             page = await self._request_page(client, round_, "all", skip, take, sort="modified")
             reached_known = False
             for request in page.results:
-                stamp = request.updated_at
-                known_second = stamp == newest and done
-                if newest is not None and stamp is not None and (stamp < newest or known_second):
+                if mark.is_known(request.updated_at):
                     reached_known = True
                     break
                 self._keep(request, round_)
-                if stamp and (self._request_stamp is None or stamp > self._request_stamp):
-                    self._request_stamp, moved = stamp, True
+                mark.saw(request.updated_at)
             skip += len(page.results)
             if reached_known or len(page.results) < take or skip >= page.page_info.results:
                 break
             take = LIST_PAGE
-        if moved:
-            self._request_stamp_at, self._request_second_done = now, False
-        elif now - self._request_stamp_at >= SECOND_DONE_AFTER:
-            self._request_second_done = True
+        mark.end(now)
 
     def _start_request_stamps(self, round_: _Round, now: float) -> None:
         """After every open request was read: later modified reads start from the newest stamp."""
-        stamps = [s for s in (self._request_stamp, round_.newest_request_stamp) if s is not None]
-        self._request_stamp = max(stamps) if stamps else None
-        self._request_stamp_at, self._request_second_done = now, False
+        stamps = [s for s in (self._request_mark.stamp, round_.newest_request_stamp) if s is not None]
+        self._request_mark.reset(max(stamps) if stamps else None, now)
 
     def _watched_open(self) -> set[int]:
         """Watched requests whose last reading could still change."""

@@ -59,3 +59,52 @@ class StampWatch:
         if self._moving is None:
             return "not seen yet (checked as frozen)"
         return "moves" if self._moving else "frozen"
+
+
+#: seconds after which the server's clock has certainly left a second it was in (stamps are
+#: whole seconds; one second, plus one for the client's and the server's clocks ticking apart)
+SECOND_DONE_AFTER = 2.0
+
+
+class Watermark:
+    """The newest ``updatedAt`` read from a ``sort=modified`` list, for servers whose stamps move.
+
+    A read goes down the list, newest first, and stops at the first entry it already knows:
+    older than :attr:`stamp`, or in that very second once the second is over. Stamps are whole
+    seconds and equal stamps come back in ascending id order (notes §12 trap 17), so an entry
+    changed later in the newest second can follow entries already read: that second is read
+    again until a read that starts :data:`SECOND_DONE_AFTER` seconds after the one that first
+    saw it (by then nothing can be stamped with it any more). Use: :meth:`begin`, then
+    :meth:`is_known` / :meth:`saw` per entry, then :meth:`end`.
+    """
+
+    def __init__(self) -> None:
+        self.stamp: datetime | None = None
+        self._set_at = 0.0
+        self._second_done = False
+        self._from: datetime | None = None
+        self._from_done = False
+        self._moved = False
+
+    def reset(self, stamp: datetime | None, now: float) -> None:
+        """Start from ``stamp`` (read at ``now``): its second will be read again."""
+        self.stamp, self._set_at, self._second_done = stamp, now, False
+
+    def begin(self) -> None:
+        self._from, self._from_done, self._moved = self.stamp, self._second_done, False
+
+    def is_known(self, stamp: datetime | None) -> bool:
+        """Is an entry stamped so (and all below it) known since the last read?"""
+        if self._from is None or stamp is None:
+            return False
+        return stamp < self._from or (stamp == self._from and self._from_done)
+
+    def saw(self, stamp: datetime | None) -> None:
+        if stamp is not None and (self.stamp is None or stamp > self.stamp):
+            self.stamp, self._moved = stamp, True
+
+    def end(self, now: float) -> None:
+        if self._moved:
+            self._set_at, self._second_done = now, False
+        elif now - self._set_at >= SECOND_DONE_AFTER:
+            self._second_done = True

@@ -70,8 +70,9 @@ for _hook_name in specs.PROVIDER_OPERATION_HOOKS:
 
 GUARD_NAME = "aperture-coroutine-guard"
 
-BREAKER_EXEMPT = frozenset({"aperture_settings_schema", "aperture_test_connection"})
-"""Hooks that always go through: the admin's explicit connection test is the manual probe."""
+BREAKER_EXEMPT = frozenset({"aperture_settings_schema", "aperture_test_connection", "aperture_push_setup"})
+"""Hooks that always go through: the admin's explicit connection test and webhook set-up are
+manual probes."""
 
 
 @dataclass(frozen=True)
@@ -84,6 +85,9 @@ class Timeouts:
     submit_request: float = 60.0
     poll_status: float = 60.0
     map_users: float = 60.0
+    parse_push: float = 1.0  # synchronous: not enforced, documented for symmetry
+    apply_push: float = 30.0
+    push_setup: float = 90.0  # a server's test call waits on the receiver (notes §11)
     status_changed: float = 30.0
 
     def for_hook(self, hook_name: str) -> float:

@@ -7,6 +7,7 @@ Everything a plugin author needs is importable from here::
 * :mod:`.markers` – ``hookimpl`` (and the project name / entry-point group),
 * :mod:`.specs` – the hooks, whose docstrings are the reference documentation,
 * :mod:`.types` – the values passed in and returned,
+* :mod:`.push` – the values of push (a server notifying the host),
 * :mod:`.errors` – the error hierarchy,
 * :mod:`.settings` – ``Secret`` for settings schemas.
 """
@@ -15,15 +16,17 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
-from . import errors, specs
+from . import errors, push, specs
 from .errors import (
     AlreadyRequestedError,
     ApertureError,
     BlocklistedError,
     CannotConnectError,
     CSRFProtectionError,
+    ForeignWebhookError,
     HostNotFoundError,
     InvalidAPIKeyError,
+    InvalidPushError,
     InvalidSettingsError,
     MissingAPIKeyError,
     NotConfiguredError,
@@ -42,6 +45,7 @@ from .errors import (
     UserNotMappedError,
 )
 from .markers import ENTRY_POINT_GROUP, PROJECT_NAME, hookimpl, hookspec
+from .push import PushAction, PushDelivery, PushKind, PushNotice, PushOutcome, PushSetup, PushTarget
 from .settings import OptionalSecret, Secret, secret_fields, validate_settings
 from .types import (
     ALL_SEASONS,
@@ -87,8 +91,10 @@ __all__ = [
     "ConnectionProblem",
     "ConnectionReport",
     "DownloadProgress",
+    "ForeignWebhookError",
     "HostNotFoundError",
     "InvalidAPIKeyError",
+    "InvalidPushError",
     "InvalidSettingsError",
     "MediaRef",
     "MediaType",
@@ -100,6 +106,13 @@ __all__ = [
     "ProviderContractError",
     "ProviderInfo",
     "ProviderTimeoutError",
+    "PushAction",
+    "PushDelivery",
+    "PushKind",
+    "PushNotice",
+    "PushOutcome",
+    "PushSetup",
+    "PushTarget",
     "QuotaExceededError",
     "RefusedConnectionError",
     "RequestOptions",
@@ -123,6 +136,7 @@ __all__ = [
     "errors",
     "hookimpl",
     "hookspec",
+    "push",
     "secret_fields",
     "specs",
     "validate_settings",

@@ -28,6 +28,8 @@ The tree, by meaning (catch the branch you care about)::
     │   ├── AlreadyRequestedError       requested by someone else, or in the library already
     │   └── BlocklistedError            the title is on the server's blocklist
     ├── UserNotMappedError              no server user corresponds to this Aperture user
+    ├── InvalidPushError                a pushed notification is malformed or of the wrong shape
+    ├── ForeignWebhookError             the server already pushes to another receiver
     ├── UnsupportedOperationError       the provider does not do this (or not yet)
     └── ProviderContractError           a plugin broke the contract (a bug in that plugin)
 """
@@ -45,8 +47,10 @@ __all__ = [
     "BlocklistedError",
     "CSRFProtectionError",
     "CannotConnectError",
+    "ForeignWebhookError",
     "HostNotFoundError",
     "InvalidAPIKeyError",
+    "InvalidPushError",
     "InvalidSettingsError",
     "MissingAPIKeyError",
     "NotConfiguredError",
@@ -360,6 +364,49 @@ class UserNotMappedError(ApertureError):
     default_hints: ClassVar[tuple[str, ...]] = (
         "Give both the same username, or map the user by hand (aperture-plugins map USER SERVER_USER)",
     )
+
+
+class InvalidPushError(ApertureError):
+    """A pushed notification cannot be used: not JSON, or not the shape the server sends.
+
+    Raised by ``aperture_parse_push``; the host answers the sender 400 with the message, logs
+    it and changes nothing. Say what is wrong and where (``"media.tmdbId is not a number: 'x'"``).
+    """
+
+    code = "invalid_push"
+    default_message = "The pushed notification is not one Aperture can read"
+    default_hints: ClassVar[tuple[str, ...]] = (
+        "Use the webhook template Aperture installs (aperture-plugins webhook install --replace)",
+    )
+
+
+class ForeignWebhookError(ApertureError):
+    """The server's push already goes to another receiver (``url``), which installing Aperture's
+    would replace: a server has one webhook agent. Nothing was changed."""
+
+    code = "foreign_webhook"
+    default_message = "The server already sends its webhook somewhere else"
+    default_hints: ClassVar[tuple[str, ...]] = (
+        "Check who uses that receiver (another automation, Home Assistant, Notifiarr)",
+        "Run again with --replace to send it to Aperture instead; that receiver then gets nothing",
+    )
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        url: str | None = None,
+        hints: Iterable[str] | None = None,
+        provider: str | None = None,
+        product: str | None = None,
+    ) -> None:
+        self.url = url
+        if message is None and url:
+            message = f"The server already sends its webhook to {url}"
+        super().__init__(message, hints=hints, provider=provider, product=product)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**super().to_dict(), "url": self.url}
 
 
 class UnsupportedOperationError(ApertureError):

@@ -43,6 +43,7 @@ from .markers import hookspec
 if TYPE_CHECKING:
     import voluptuous as vol
 
+    from .push import PushAction, PushDelivery, PushNotice, PushOutcome, PushSetup, PushTarget
     from .types import (
         AccountMapping,
         ApertureUser,
@@ -65,6 +66,9 @@ PROVIDER_OPERATION_HOOKS = (
     "aperture_submit_request",
     "aperture_poll_status",
     "aperture_map_users",
+    "aperture_parse_push",
+    "aperture_apply_push",
+    "aperture_push_setup",
 )
 """The hooks the host routes to exactly one provider."""
 
@@ -188,6 +192,68 @@ async def aperture_map_users(
     ``Capability.USER_MAPPING`` keep the admin's manual map in a ``user_map`` setting
     (Aperture username → account id, username or email); the host edits it for
     ``aperture-plugins map`` / ``unmap`` and calls this hook to check a new entry.
+    """
+
+
+@hookspec(firstresult=True)
+def aperture_parse_push(context: ProviderContext, delivery: PushDelivery) -> PushNotice:
+    """Read one notification the server pushed (``Capability.PUSH``; see :mod:`aperture_hookspecs.push`).
+
+    The host calls this only after it has authenticated the delivery (its secret, in constant
+    time) and limited it to 64 KiB, and before it answers the server: so be quick,
+    **synchronous and without I/O**. Return a :class:`~aperture_hookspecs.push.PushNotice`:
+
+    * ``PushKind.STATUS`` for a request or title event, with what the delivery says (the
+      request id, the title, the request's new state: derive it from the event's type when
+      the payload carries no status);
+    * ``PushKind.TEST`` for the server's test notification (the host records "push works");
+    * ``PushKind.IGNORED`` for notifications that are not about request status (issues,
+      comments) and types you do not know: the host answers 200 and drops them.
+
+    Raise :class:`~aperture_hookspecs.errors.InvalidPushError` for a body that is not JSON or
+    not the shape the server sends, saying what is wrong: the host answers 400 with it and
+    changes nothing. A missing optional part (no ``request`` object) is not malformed.
+    """
+
+
+@hookspec(firstresult=True)
+async def aperture_apply_push(
+    context: ProviderContext,
+    notice: PushNotice,
+    requests: Sequence[TrackedRequest],
+) -> PushOutcome:
+    """Take in a notice of ``aperture_parse_push`` (kind ``STATUS``), after the host answered the server.
+
+    Update your own data from it (an index of the server's titles, caches), so that the next
+    lookup of that title, for any user, shows the change, and answer a
+    :class:`~aperture_hookspecs.push.PushOutcome`: a ``StatusUpdate`` for each of the tracked
+    ``requests`` the notice concerns, and the title's guest-level badge. A notice for a request
+    nobody tracks still updates the title.
+
+    The host applies the updates only forwards (``pending`` → ``approved`` → ``processing`` →
+    ``available``, or to a final state) and emits each transition once, whether push or poll
+    saw it first. Your data must not go backwards either: a read of the server that started
+    before the push arrived must not undo it. Deliveries may come twice, late or out of order.
+    """
+
+
+@hookspec(firstresult=True)
+async def aperture_push_setup(
+    context: ProviderContext,
+    action: PushAction,
+    target: PushTarget,
+    replace: bool,
+) -> PushSetup:
+    """Read or change the server's push set-up (``aperture-plugins webhook install|status|remove``).
+
+    ``target`` is where the host wants pushes (its public URL for this provider) and the exact
+    ``Authorization`` value it accepts: a secret, never log it or put it in a message. See
+    :class:`~aperture_hookspecs.push.PushAction` for the actions. Always read the server's
+    set-up first. ``INSTALL`` must not overwrite a set-up that pushes to another URL unless
+    ``replace`` is true: raise :class:`~aperture_hookspecs.errors.ForeignWebhookError` naming it.
+    ``REMOVE`` switches off only a set-up that pushes to ``target``. ``TEST`` asks the server to
+    send its test notification to ``target`` and returns once the server says it sent it (the
+    host then waits for it to arrive). Return the set-up as it is afterwards.
     """
 
 

@@ -508,6 +508,8 @@ class StatusChange:
     """A transition of a tracked request, broadcast to every plugin (``aperture_status_changed``).
 
     ``previous`` and ``current`` always differ. ``at`` is when the host noticed it.
+    ``source`` is how it learned of it: ``"poll"`` (it asked the server) or ``"push"`` (the
+    server notified it).
     """
 
     provider: str
@@ -517,6 +519,7 @@ class StatusChange:
     at: datetime
     progress: DownloadProgress | None = None
     reason: str | None = None
+    source: str = "poll"
 
     def __post_init__(self) -> None:
         if RequestState(self.previous) == RequestState(self.current):
@@ -535,6 +538,7 @@ class StatusChange:
             "at": self.at.isoformat(),
             "progress": self.progress.to_dict() if self.progress else None,
             "reason": self.reason,
+            "source": self.source,
         }
 
 
@@ -590,6 +594,9 @@ class Capability(StrEnum):
     USER_MAPPING = "user_mapping"
     """Implements ``aperture_map_users`` and keeps a manual map in a ``user_map`` setting
     (Aperture username → server account id, username or email)."""
+    PUSH = "push"
+    """Implements ``aperture_parse_push``, ``aperture_apply_push`` and ``aperture_push_setup``:
+    the server can notify the host of changes (see :mod:`aperture_hookspecs.push`)."""
 
 
 _PROVIDER_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
@@ -646,6 +653,8 @@ class ProviderContext:
     * ``runtime``: a dict the provider may keep live objects in (an HTTP client, caches) for
       as long as these settings are in force. When the settings change or the host shuts
       down, the host runs the callbacks given to :meth:`on_close` and starts a fresh context.
+    * ``call_observer``: set by the host; providers report each server call through
+      :meth:`report_call` rather than calling it directly.
     """
 
     name: str
@@ -653,6 +662,22 @@ class ProviderContext:
     data_dir: Path
     runtime: dict[str, Any] = field(default_factory=dict)
     _close_callbacks: list[Callable[[], Any]] = field(default_factory=list)
+    call_observer: Callable[[str, str, float], None] | None = None
+
+    def report_call(self, endpoint: str, outcome: str, seconds: float) -> None:
+        """Tell the host about one call to the server, for its ``/metrics``.
+
+        ``endpoint`` is the call's template, never its values (``"GET /api/v1/request/{id}"``,
+        so the number of series stays small; no query values, no ids, no secrets);
+        ``outcome`` is the HTTP status as text (``"200"``) or the failure's code
+        (``"timeout"``, ``"connection_refused"``); ``seconds`` how long it took. Never raises.
+        """
+        if self.call_observer is None:
+            return
+        try:
+            self.call_observer(endpoint, outcome, seconds)
+        except Exception:  # metrics must never break a call
+            return
 
     def on_close(self, callback: Callable[[], Any]) -> None:
         """Run ``callback`` (sync or async, no arguments) when this context is retired."""

@@ -32,6 +32,7 @@ CAPABILITY_HOOKS: Mapping[Capability, tuple[str, ...]] = {
     Capability.TV_SEASONS: ("aperture_submit_request",),
     Capability.REQUEST_4K: ("aperture_submit_request",),
     Capability.USER_MAPPING: ("aperture_map_users",),
+    Capability.PUSH: ("aperture_parse_push", "aperture_apply_push", "aperture_push_setup"),
 }
 """The operation hooks each capability needs (TV seasons and 4K are options of a request)."""
 
@@ -40,6 +41,9 @@ CAPABILITY_OF_HOOK: Mapping[str, Capability] = {
     "aperture_submit_request": Capability.REQUEST,
     "aperture_poll_status": Capability.POLL,
     "aperture_map_users": Capability.USER_MAPPING,
+    "aperture_parse_push": Capability.PUSH,
+    "aperture_apply_push": Capability.PUSH,
+    "aperture_push_setup": Capability.PUSH,
 }
 """The capability an operation hook does the work of (the settings schema and the connection
 test belong to every provider)."""

@@ -114,6 +114,7 @@ class Dispatcher:
         hook_name: str,
         target: PluginRecord,
         leave_out: Iterable[Any],
+        /,
         **kwargs: Any,
     ) -> Any:
         """Call ``hook_name`` on ``target`` (plus enabled wrappers) and return the awaited answer.
@@ -176,7 +177,9 @@ class Dispatcher:
             _provider_coroutines.reset(token)
             _close_unstarted(pending, hook_name, target.name)
 
-    def call_sync(self, hook_name: str, target: PluginRecord, leave_out: Iterable[Any], **kwargs: Any) -> Any:
+    def call_sync(
+        self, hook_name: str, target: PluginRecord, leave_out: Iterable[Any], /, **kwargs: Any
+    ) -> Any:
         """Call a synchronous routed hook (the settings schema) with the same error mapping."""
         caller = self.manager.subset_hook_caller(hook_name, remove_plugins=list(leave_out))
         try:

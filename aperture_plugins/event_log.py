@@ -138,6 +138,7 @@ def change_payload(change: StatusChange) -> str:
             "at": utc_text(change.at),
             "progress": change.progress.to_dict() if change.progress else None,
             "reason": change.reason,
+            "source": change.source,
         },
         sort_keys=True,
     )
@@ -163,6 +164,7 @@ def change_from_payload(text: str) -> StatusChange:
         at=datetime.fromisoformat(data["at"]),
         progress=progress_from_dict(data["progress"]),
         reason=data["reason"],
+        source=data.get("source", "poll"),
     )
 
 

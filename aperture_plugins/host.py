@@ -25,7 +25,7 @@ import logging
 import os
 import sys
 import time
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
@@ -38,6 +38,7 @@ from aperture_hookspecs import (
     ApertureUser,
     Availability,
     CannotConnectError,
+    Capability,
     ConnectionProblem,
     ConnectionReport,
     InvalidSettingsError,
@@ -45,6 +46,13 @@ from aperture_hookspecs import (
     NotConfiguredError,
     ProviderContext,
     ProviderContractError,
+    PushAction,
+    PushDelivery,
+    PushKind,
+    PushNotice,
+    PushOutcome,
+    PushSetup,
+    PushTarget,
     RequestOptions,
     RequestResult,
     StatusChange,
@@ -60,11 +68,13 @@ from .breaker import ProviderDownError
 from .config import CONFIG_FILE_NAME, ConfigFileError, FileStamp, ProviderConfig, file_stamp
 from .dispatch import Dispatcher, Timeouts
 from .event_log import POLL_LEASE_SECONDS, LoggedChange, poll_lease_name, process_holder
+from .event_signal import EventSignal
 from .file_errors import USER_REASON, DataFileError
 from .loading import DEFAULT_PLUGINS, BrokenPlugin, PluginRecord, PluginRegistry, load_filter_from_env
 from .paths import resolve_data_dir
+from .push_store import PushStore, StreamEvent
 from .secrets import MasterKeyError, SecretUnreadableError
-from .status import PollResult, apply_updates
+from .status import PollResult, apply_push_updates, apply_updates
 from .store import Revision, SettingsStore, StoredSettings
 
 log = logging.getLogger(__name__)
@@ -168,6 +178,11 @@ class PluginHost:
         self._change_token: object = None
         self._holder = process_holder()  # this process, as the holder of poll leases
         self._leases: set[str] = set()
+        self.events_logged = EventSignal()
+        """Notified whenever this host logs events (the SSE streams wait on it)."""
+        self.call_observer: Callable[[str, str, str, float], None] | None = None
+        """Set by the HTTP surface's metrics: called with (provider, endpoint, outcome, seconds)
+        for every server call a provider reports (:meth:`ProviderContext.report_call`)."""
 
     # -- loading --------------------------------------------------------------------------
 
@@ -513,6 +528,9 @@ class PluginHost:
             name=record.name,
             settings=values,
             data_dir=self.data_dir / "providers" / record.name,
+            call_observer=lambda endpoint, outcome, seconds: self._observe_call(
+                record.name, endpoint, outcome, seconds
+            ),
         )
         self._contexts[record.name] = context
         self._built_from[record.name] = raw
@@ -752,6 +770,8 @@ class PluginHost:
 
     async def _deliver(self, store: SettingsStore, lease_name: str, logged: Sequence[LoggedChange]) -> None:
         """Broadcast logged changes in order, moving the lease's delivery cursor past them."""
+        if logged:
+            self.events_logged.notify()
         delivered = 0
         try:
             for entry in logged:
@@ -760,6 +780,121 @@ class PluginHost:
         finally:
             if delivered:
                 store.mark_delivered(lease_name, delivered)
+
+    # -- push ---------------------------------------------------------------------------------
+
+    def push_store(self) -> PushStore:
+        """Push's part of the settings store (webhook secrets, API tokens, receipts, the stream)."""
+        if not isinstance(self.settings, SettingsStore):
+            raise UnsupportedOperationError("This host has no settings store to keep push's secrets in")
+        return PushStore(self.settings)
+
+    def push_provider(self, name: str) -> PluginRecord:
+        """The enabled provider ``name`` if it declares ``Capability.PUSH`` (else an ApertureError)."""
+        record = self._provider(name)
+        if record.info is None or Capability.PUSH not in record.info.capabilities:
+            raise UnsupportedOperationError(
+                f"The {name} provider cannot receive pushes", provider=name, hints=("Rely on polling",)
+            )
+        return record
+
+    def parse_push(self, name: str, delivery: PushDelivery) -> PushNotice:
+        """What a delivery (already authenticated) says, from the provider's ``aperture_parse_push``.
+
+        Synchronous and without I/O, so the caller can answer the server at once; raises
+        :class:`~aperture_hookspecs.errors.InvalidPushError` for a malformed delivery.
+        """
+        record = self.push_provider(name)
+        context = self._context(record)
+        notice = self.dispatcher.call_sync(
+            "aperture_parse_push", record, self._leave_out(record), context=context, delivery=delivery
+        )
+        if not isinstance(notice, PushNotice):
+            raise ProviderContractError(
+                f"{name}: aperture_parse_push must return a PushNotice, not {type(notice).__name__}",
+                provider=name,
+            )
+        return notice
+
+    async def apply_push(self, name: str, notice: PushNotice) -> tuple[list[LoggedChange], list[StreamEvent]]:
+        """Take in a parsed push: the provider updates its data, the host logs and broadcasts.
+
+        Tracked requests move only forwards (an older state never overwrites a newer one) and
+        each transition is logged once, whether this push or a poll saw it first (the store's
+        compare-and-swap). Title badges are logged when they differ from the last one logged.
+        Returns the status changes and the badge events logged.
+        """
+        record = self.push_provider(name)
+        store = self.settings
+        if not isinstance(store, SettingsStore):
+            raise UnsupportedOperationError("This host has no settings store to track requests in")
+        push_store = PushStore(store)
+        if notice.kind is not PushKind.STATUS:
+            push_store.record_receipt(record.name, notice.kind.value, notice.describe())
+            return [], []
+        tracked = [request for _, request in store.tracked(record.name) if not request.state.is_final]
+        async with self._using(record) as context:
+            outcome = await self.dispatcher.call_provider(
+                "aperture_apply_push",
+                record,
+                self._leave_out(record),
+                context=context,
+                notice=notice,
+                requests=tuple(tracked),
+            )
+        if not isinstance(outcome, PushOutcome) or not all(
+            isinstance(update, StatusUpdate) for update in outcome.updates
+        ):
+            raise ProviderContractError(
+                f"{name}: aperture_apply_push must return a PushOutcome of StatusUpdates", provider=name
+            )
+        result = apply_push_updates(record.name, tracked, outcome.updates)
+        changed = {change.request.request_id for change in result.changes}
+        logged = store.record_cycle(
+            record.name, [r for r in result.tracked if r.request_id in changed], result.changes
+        )
+        badges = push_store.record_badges(record.name, outcome.titles, "push")
+        push_store.record_receipt(record.name, "status", notice.describe())
+        if logged or badges:
+            self.events_logged.notify()
+        lease = poll_lease_name(record.name)
+        for entry in logged:
+            await self.notify_status_changed(entry.change)
+        if logged and lease in self._leases:
+            store.mark_delivered(lease, logged[-1].id)
+        return logged, badges
+
+    def push_target(self, name: str, public_url: str) -> PushTarget:
+        """Where the server should push for provider ``name``: ``<public_url>/webhooks/<name>``
+        and ``Bearer <its webhook secret>`` (made on first use)."""
+        secret = self.push_store().ensure_webhook_secret(name)
+        return PushTarget(f"{public_url.rstrip('/')}/webhooks/{name}", f"Bearer {secret}")
+
+    async def push_setup(
+        self, name: str, action: PushAction, target: PushTarget, *, replace: bool = False
+    ) -> PushSetup:
+        """Read or change the server's push set-up through the provider (``webhook install`` …)."""
+        record = self.push_provider(name)
+        async with self._using(record) as context:
+            setup = await self.dispatcher.call_provider(
+                "aperture_push_setup",
+                record,
+                self._leave_out(record),
+                context=context,
+                action=PushAction(action),
+                target=target,
+                replace=replace,
+            )
+        if not isinstance(setup, PushSetup):
+            raise ProviderContractError(
+                f"{name}: aperture_push_setup must return a PushSetup, not {type(setup).__name__}",
+                provider=name,
+            )
+        return setup
+
+    def _observe_call(self, provider: str, endpoint: str, outcome: str, seconds: float) -> None:
+        if self.call_observer is not None:
+            self.call_observer(provider, endpoint, outcome, seconds)
 
     def last_event_id(self) -> int:
         """The newest event id of the store's event log (0 if none): resume after it."""

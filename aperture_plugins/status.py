@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
-from aperture_hookspecs import StatusChange, StatusUpdate, TrackedRequest
+from aperture_hookspecs import RequestState, StatusChange, StatusUpdate, TrackedRequest
 
 from .event_log import LoggedChange
 
@@ -72,3 +72,49 @@ def apply_updates(
                 )
             )
     return PollResult(tuple(new_tracked), tuple(changes))
+
+
+_FORWARD_RANK = {
+    RequestState.REQUESTABLE: 0,
+    RequestState.NOT_AVAILABLE: 0,
+    RequestState.PENDING: 1,
+    RequestState.APPROVED: 2,
+    RequestState.PROCESSING: 3,
+    RequestState.PARTIALLY_AVAILABLE: 4,
+    RequestState.AVAILABLE: 5,
+    RequestState.DECLINED: 6,
+    RequestState.FAILED: 6,
+    RequestState.BLOCKLISTED: 6,
+}
+"""The order a request moves in: pending → approved → processing → available, or to a final
+state (declined, failed, blocklisted) from any of them."""
+
+
+def moves_forward(previous: RequestState, candidate: RequestState) -> bool:
+    """Whether a pushed ``candidate`` state may replace ``previous``: only forwards, never out of
+    a final state. (A poll reads the server and may move a request any way; a push is a message
+    that may come twice, late or out of order.)"""
+    if previous.is_final or previous is RequestState.FAILED:
+        return False
+    return _FORWARD_RANK[candidate] > _FORWARD_RANK[previous]
+
+
+def apply_push_updates(
+    provider: str,
+    tracked: Sequence[TrackedRequest],
+    updates: Sequence[StatusUpdate],
+    now: datetime | None = None,
+) -> PollResult:
+    """Like :func:`apply_updates` for the news of a push: only updates that move a request
+    forwards (:func:`moves_forward`) are applied; progress already known is kept; the changes
+    have ``source="push"``."""
+    states = {request.request_id: request for request in tracked}
+    forward = []
+    for update in updates:
+        request = states.get(update.request_id)
+        if request is None or not moves_forward(request.state, update.state):
+            continue
+        forward.append(replace(update, progress=update.progress or request.progress))
+    result = apply_updates(provider, tracked, forward, now)
+    changes = tuple(replace(change, source="push") for change in result.changes)
+    return PollResult(result.tracked, changes)

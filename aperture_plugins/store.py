@@ -154,6 +154,35 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX events_by_time ON events (at);
     """,
+    # 3: push (issue 14). Events gain a kind ('status': a tracked request's transition, 'badge':
+    # a title's badge for everyone), how it was learned ('poll' or 'push') and the title
+    # ('movie:680', for badges). Per-provider webhook secrets (encrypted like API keys), the
+    # hashes of API tokens, and what pushes were received (for `webhook status`).
+    """
+    ALTER TABLE events ADD COLUMN kind TEXT NOT NULL DEFAULT 'status';
+    ALTER TABLE events ADD COLUMN source TEXT NOT NULL DEFAULT 'poll';
+    ALTER TABLE events ADD COLUMN item TEXT;
+    CREATE INDEX events_by_item ON events (provider, item, id);
+    CREATE TABLE webhook_secrets (
+        provider TEXT PRIMARY KEY,
+        envelope TEXT NOT NULL,
+        created_at TEXT NOT NULL
+    );
+    CREATE TABLE api_tokens (
+        token_hash TEXT PRIMARY KEY,
+        label TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        last_used_at TEXT
+    );
+    CREATE TABLE push_receipts (
+        provider TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        at TEXT NOT NULL,
+        count INTEGER NOT NULL DEFAULT 0,
+        detail TEXT NOT NULL DEFAULT '',
+        PRIMARY KEY (provider, kind)
+    );
+    """,
 )
 
 
@@ -568,6 +597,12 @@ class SettingsStore:
                     found.append(self._decrypt_settled(provider, name, envelope))
                 except ApertureError:
                     continue
+        webhook_rows = self._connection().execute("SELECT provider, envelope FROM webhook_secrets").fetchall()
+        for provider, envelope in webhook_rows:
+            try:
+                found.append(self._decrypt_settled(provider, "webhook secret", envelope))
+            except ApertureError:
+                continue
         return found
 
     def providers_with_settings(self) -> list[str]:
@@ -623,7 +658,13 @@ class SettingsStore:
                     "UPDATE provider_settings SET secrets_json = ? WHERE provider = ?",
                     (json.dumps(secrets, sort_keys=True), provider),
                 )
-        return sum(len(json.loads(row[1])) for row in rows)
+            webhook_rows = connection.execute("SELECT provider, envelope FROM webhook_secrets").fetchall()
+            for provider, envelope in webhook_rows:
+                rotated = self.secrets.rotate(envelope, f"the webhook secret of {provider}", provider)
+                connection.execute(
+                    "UPDATE webhook_secrets SET envelope = ? WHERE provider = ?", (rotated, provider)
+                )
+        return sum(len(json.loads(row[1])) for row in rows) + len(webhook_rows)
 
     # -- tracked requests -------------------------------------------------------------------
 
@@ -809,7 +850,8 @@ class SettingsStore:
                     continue
                 cursor = connection.execute(
                     "INSERT INTO events (at, provider, request_id, user_name, previous, current, "
-                    "progress_json, payload_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    "progress_json, payload_json, kind, source, item) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'status', ?, ?)",
                     (
                         utc_text(change.at),
                         provider,
@@ -819,6 +861,8 @@ class SettingsStore:
                         change.current.value,
                         json.dumps(change.progress.to_dict()) if change.progress else None,
                         change_payload(change),
+                        change.source,
+                        str(request.item),
                     ),
                 )
                 assert cursor.lastrowid is not None
@@ -838,7 +882,7 @@ class SettingsStore:
         self, event_id: int = 0, provider: str | None = None, limit: int = 1000
     ) -> list[LoggedChange]:
         """Logged transitions with an id above ``event_id``, oldest first (at most ``limit``)."""
-        query = "SELECT id, payload_json FROM events WHERE id > ?"
+        query = "SELECT id, payload_json FROM events WHERE id > ? AND kind = 'status'"
         parameters: list[Any] = [event_id]
         if provider is not None:
             query += " AND provider = ?"

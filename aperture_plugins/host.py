@@ -761,7 +761,9 @@ class PluginHost:
             return PollResult(stored, (), polled_by=lease.holder)
         self._leases.add(lease.name)
         if lease.taken_over:  # a previous holder may have logged changes it never broadcast
-            await self._deliver(store, lease.name, store.events_after(lease.delivered_id, record.name))
+            undelivered = store.events_after(lease.delivered_id, record.name)
+            # pushes are broadcast by the process that received them, whoever holds the lease
+            await self._deliver(store, lease.name, [e for e in undelivered if e.change.source != "push"])
         tracked = [request for _, request in store.tracked(record.name) if not request.state.is_final]
         result = await self._poll_once(record, tracked)
         logged = store.record_cycle(record.name, result.tracked, result.changes)
@@ -857,11 +859,8 @@ class PluginHost:
         push_store.record_receipt(record.name, "status", notice.describe())
         if logged or badges:
             self.events_logged.notify()
-        lease = poll_lease_name(record.name)
-        for entry in logged:
+        for entry in logged:  # a poller taking the lease over never broadcasts these again
             await self.notify_status_changed(entry.change)
-        if logged and lease in self._leases:
-            store.mark_delivered(lease, logged[-1].id)
         return logged, badges
 
     def push_target(self, name: str, public_url: str) -> PushTarget:

@@ -1,0 +1,355 @@
+"""The host's side of push, on a real store: forward-only updates, one event per transition
+whether push or poll saw it first, badges for everyone, secrets and tokens at rest.
+
+The provider here is a small in-test one with ``Capability.PUSH`` whose ``aperture_parse_push``
+reads ``{"request": "7", "state": "approved", "item": "movie:680"}`` and whose
+``aperture_poll_status`` answers what the test says the server has; the Seerr plugin's own
+push is tested in ``test_seerr_push_*``.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import sqlite3
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import voluptuous as vol
+
+from aperture_hookspecs import (
+    ApertureUser,
+    Availability,
+    Capability,
+    ConnectionReport,
+    InvalidPushError,
+    MediaRef,
+    ProviderContext,
+    ProviderContractError,
+    ProviderInfo,
+    PushDelivery,
+    PushKind,
+    PushNotice,
+    PushOutcome,
+    RequestState,
+    StatusChange,
+    StatusUpdate,
+    TrackedRequest,
+    UnsupportedOperationError,
+    hookimpl,
+)
+from aperture_plugins.event_log import change_payload, utc_text
+from aperture_plugins.host import PluginHost
+from aperture_plugins.push_store import PushStore
+from aperture_plugins.store import MIGRATIONS, SettingsStore
+
+MOVIE = MediaRef.parse("movie:680")
+ALICE = ApertureUser("alice")
+
+
+class PushingProvider:
+    """Pushes are tiny JSON objects; polls answer ``server`` (request id → state)."""
+
+    def __init__(self) -> None:
+        self.server: dict[str, RequestState] = {}
+        self.applied: list[PushNotice] = []
+
+    @hookimpl
+    def aperture_provider_info(self) -> ProviderInfo:
+        return ProviderInfo(
+            name="pusher",
+            title="Pusher",
+            version="1.0",
+            capabilities=frozenset({Capability.POLL, Capability.PUSH}),
+        )
+
+    @hookimpl
+    def aperture_settings_schema(self) -> vol.Schema:
+        return vol.Schema({})
+
+    @hookimpl
+    async def aperture_test_connection(self, context: ProviderContext) -> ConnectionReport:
+        return ConnectionReport(provider="pusher")
+
+    @hookimpl
+    async def aperture_poll_status(
+        self, context: ProviderContext, requests: Sequence[TrackedRequest]
+    ) -> list[StatusUpdate]:
+        return [
+            StatusUpdate(r.request_id, self.server[r.request_id])
+            for r in requests
+            if r.request_id in self.server
+        ]
+
+    @hookimpl
+    def aperture_parse_push(self, context: ProviderContext, delivery: PushDelivery) -> PushNotice:
+        try:
+            data = json.loads(delivery.body)
+        except ValueError as error:
+            raise InvalidPushError(f"not JSON: {error}") from None
+        if data.get("test"):
+            return PushNotice(PushKind.TEST, "TEST")
+        if "state" not in data:
+            return PushNotice(PushKind.IGNORED, "OTHER")
+        return PushNotice(
+            PushKind.STATUS,
+            data["state"].upper(),
+            item=MediaRef.parse(data.get("item", "movie:680")),
+            request_id=data.get("request"),
+            state=RequestState(data["state"]),
+        )
+
+    @hookimpl
+    async def aperture_apply_push(
+        self, context: ProviderContext, notice: PushNotice, requests: Sequence[TrackedRequest]
+    ) -> PushOutcome:
+        self.applied.append(notice)
+        assert notice.state is not None and notice.item is not None
+        updates = tuple(
+            StatusUpdate(r.request_id, notice.state) for r in requests if r.request_id == notice.request_id
+        )
+        badge = Availability(notice.item, notice.state)
+        return PushOutcome(updates=updates, titles=(badge,))
+
+
+@pytest.fixture
+def provider() -> PushingProvider:
+    return PushingProvider()
+
+
+@pytest.fixture
+def host(data_dir: Path, provider: PushingProvider) -> PluginHost:
+    host = PluginHost(data_dir, load_entry_points=False)
+    host.load()
+    host.register(provider, "pusher")
+    host.use("pusher")
+    return host
+
+
+def track(host: PluginHost, request_id: str, state: RequestState, user: ApertureUser = ALICE) -> None:
+    store = host.settings
+    assert isinstance(store, SettingsStore)
+    store.save_tracked("pusher", [TrackedRequest(request_id, MOVIE, user, state)])
+
+
+def notice(host: PluginHost, **body: Any) -> PushNotice:
+    delivery = PushDelivery(json.dumps(body).encode(), datetime.now(UTC), "application/json")
+    return host.parse_push("pusher", delivery)
+
+
+def stored_state(host: PluginHost, request_id: str) -> RequestState:
+    store = host.settings
+    assert isinstance(store, SettingsStore)
+    return next(r.state for _, r in store.tracked("pusher") if r.request_id == request_id)
+
+
+async def test_a_push_moves_a_tracked_request_and_the_poll_that_sees_it_too_adds_nothing(host, provider):
+    heard: list[StatusChange] = []
+
+    class Observer:
+        @hookimpl
+        def aperture_status_changed(self, change: StatusChange) -> None:
+            heard.append(change)
+
+    host.register(Observer(), "observer")
+    track(host, "7", RequestState.PENDING)
+    logged, badges = await host.apply_push("pusher", notice(host, request="7", state="approved"))
+    assert [(e.change.previous, e.change.current, e.change.source) for e in logged] == [
+        (RequestState.PENDING, RequestState.APPROVED, "push")
+    ]
+    assert [b.data["state"] for b in badges] == ["approved"]
+    provider.server["7"] = RequestState.APPROVED
+    polled = await host.poll_tracked("pusher")
+    assert polled.changes == ()
+    assert [(c.current, c.source) for c in heard] == [(RequestState.APPROVED, "push")]
+    assert [e.change.current for e in host.events_since(0, "pusher")] == [RequestState.APPROVED]
+    await host.aclose()
+
+
+async def test_a_push_after_the_poll_saw_the_same_transition_adds_nothing(host, provider):
+    track(host, "7", RequestState.PENDING)
+    provider.server["7"] = RequestState.APPROVED
+    assert len((await host.poll_tracked("pusher")).changes) == 1
+    logged, _ = await host.apply_push("pusher", notice(host, request="7", state="approved"))
+    assert logged == []
+    assert len(host.events_since(0, "pusher")) == 1
+    await host.aclose()
+
+
+async def test_duplicated_replayed_and_out_of_order_pushes_never_move_a_request_backwards(host):
+    track(host, "7", RequestState.PENDING)
+    available = notice(host, request="7", state="available")
+    approved = notice(host, request="7", state="approved")
+    pending = notice(host, request="7", state="pending")
+    assert len((await host.apply_push("pusher", available))[0]) == 1
+    for late in (approved, pending, available, approved):
+        logged, _ = await host.apply_push("pusher", late)
+        assert logged == []
+    assert stored_state(host, "7") is RequestState.AVAILABLE
+    assert [(e.change.previous, e.change.current) for e in host.events_since(0, "pusher")] == [
+        (RequestState.PENDING, RequestState.AVAILABLE)
+    ]
+    await host.aclose()
+
+
+async def test_a_declined_request_is_not_revived_by_a_late_approval_push(host):
+    track(host, "7", RequestState.PENDING)
+    await host.apply_push("pusher", notice(host, request="7", state="declined"))
+    logged, _ = await host.apply_push("pusher", notice(host, request="7", state="approved"))
+    assert logged == [] and stored_state(host, "7") is RequestState.DECLINED
+    await host.aclose()
+
+
+async def test_a_push_for_an_untracked_request_streams_the_badge_once_to_every_user(host):
+    track(host, "7", RequestState.PENDING)
+    logged, badges = await host.apply_push(
+        "pusher", notice(host, request="99", state="approved", item="tv:1396")
+    )
+    assert logged == []
+    assert [(b.kind, b.data["media_type"], b.data["tmdb_id"], b.data["source"]) for b in badges] == [
+        ("badge", "tv", 1396, "push")
+    ]
+    again, repeated = await host.apply_push(
+        "pusher", notice(host, request="99", state="approved", item="tv:1396")
+    )
+    assert again == [] and repeated == []
+    stream = host.push_store().stream_after(0, user="bob")
+    assert [event.kind for event in stream] == ["badge"]
+    await host.aclose()
+
+
+async def test_the_stream_gives_a_user_their_own_status_events_and_every_badge(host):
+    track(host, "7", RequestState.PENDING, ALICE)
+    track(host, "8", RequestState.PENDING, ApertureUser("bob"))
+    await host.apply_push("pusher", notice(host, request="7", state="approved"))
+    await host.apply_push("pusher", notice(host, request="8", state="approved", item="movie:603"))
+    push_store = host.push_store()
+    alice = [(e.kind, e.data.get("request_id")) for e in push_store.stream_after(0, user="alice")]
+    assert alice == [("status", "7"), ("badge", None), ("badge", None)]
+    everyone = push_store.stream_after(0)
+    assert [e.kind for e in everyone] == ["status", "badge", "status", "badge"]
+    assert [e.id for e in everyone] == sorted(e.id for e in everyone)
+    assert push_store.stream_after(everyone[1].id, user="bob")[0].data["request_id"] == "8"
+    await host.aclose()
+
+
+async def test_test_and_ignored_notices_are_only_counted(host, provider):
+    track(host, "7", RequestState.PENDING)
+    await host.apply_push("pusher", notice(host, test=True))
+    await host.apply_push("pusher", notice(host, other="issue"))
+    await host.apply_push("pusher", notice(host, test=True))
+    receipts = host.push_store().receipts("pusher")
+    assert receipts["test"].count == 2 and receipts["ignored"].count == 1 and "status" not in receipts
+    assert provider.applied == [] and host.events_since(0, "pusher") == []
+    await host.aclose()
+
+
+def test_a_malformed_delivery_is_the_providers_invalid_push_error(host):
+    delivery = PushDelivery(b"{not json", datetime.now(UTC), "application/json")
+    with pytest.raises(InvalidPushError, match="not JSON") as caught:
+        host.parse_push("pusher", delivery)
+    assert caught.value.provider == "pusher"
+
+
+def test_a_provider_without_push_cannot_be_pushed_to(data_dir):
+    host = PluginHost(data_dir, load_entry_points=False).load()
+    delivery = PushDelivery(b"{}", datetime.now(UTC))
+    with pytest.raises(UnsupportedOperationError, match="cannot receive pushes"):
+        host.parse_push("null", delivery)
+
+
+def test_a_parse_hook_that_answers_the_wrong_type_is_a_plugin_bug(host, provider, monkeypatch):
+    monkeypatch.setattr(
+        provider, "aperture_parse_push", hookimpl(lambda context, delivery: {"kind": "status"})
+    )
+    host.unregister("pusher")
+    host.register(provider, "pusher")
+    host.use("pusher")
+    with pytest.raises(ProviderContractError, match="must return a PushNotice"):
+        host.parse_push("pusher", PushDelivery(b"{}", datetime.now(UTC)))
+
+
+def test_the_webhook_secret_is_encrypted_at_rest_survives_rotation_and_is_compared_in_constant_time(
+    host, data_dir, monkeypatch
+):
+    push_store = host.push_store()
+    assert push_store.webhook_secret("pusher") is None
+    assert not push_store.push_authorized("pusher", "Bearer anything")
+    secret = push_store.ensure_webhook_secret("pusher")
+    assert push_store.ensure_webhook_secret("pusher") == secret  # made once
+    assert len(secret) >= 40
+    raw = b"".join(path.read_bytes() for path in data_dir.glob("settings.db*"))
+    assert secret.encode() not in raw
+    store = host.settings
+    assert isinstance(store, SettingsStore)
+    assert secret in store.readable_secrets()  # so the leak checks scrub it
+    envelope = sqlite3.connect(store.path).execute("SELECT envelope FROM webhook_secrets").fetchone()[0]
+    store.rotate_master_key()
+    rotated = sqlite3.connect(store.path).execute("SELECT envelope FROM webhook_secrets").fetchone()[0]
+    assert rotated != envelope and push_store.webhook_secret("pusher") == secret
+    compared: list[tuple[bytes, bytes]] = []
+    real = hmac.compare_digest
+
+    def spy(a: Any, b: Any) -> bool:
+        compared.append((a, b))
+        return real(a, b)
+
+    monkeypatch.setattr("aperture_plugins.push_store.hmac.compare_digest", spy)
+    assert push_store.push_authorized("pusher", f"Bearer {secret}")
+    assert not push_store.push_authorized("pusher", secret)  # the scheme is part of the header
+    assert not push_store.push_authorized("pusher", f"Bearer {secret}x")
+    assert not push_store.push_authorized("pusher", None)
+    assert len(compared) == 3
+    assert push_store.ensure_webhook_secret("pusher", renew=True) != secret
+
+
+def test_api_tokens_are_shown_once_and_kept_only_as_hashes(host, data_dir):
+    push_store = host.push_store()
+    assert not push_store.has_api_tokens()
+    token = push_store.create_api_token("front end")
+    assert token.startswith("apt_") and push_store.api_token_valid(token)
+    assert not push_store.api_token_valid(token + "x") and not push_store.api_token_valid("")
+    raw = b"".join(path.read_bytes() for path in data_dir.glob("settings.db*"))
+    assert token.encode() not in raw
+    (listed,) = push_store.api_tokens()
+    assert listed["label"] == "front end" and token not in json.dumps(listed)
+    assert not push_store.revoke_api_token(listed["id"][:4])  # too short to be meant
+    assert push_store.revoke_api_token(listed["id"])
+    assert not push_store.api_token_valid(token)
+
+
+def test_a_store_of_schema_2_keeps_its_events_as_status_events_from_polls(data_dir):
+    data_dir.mkdir(parents=True, exist_ok=True)
+    path = SettingsStore(data_dir).path
+    connection = sqlite3.connect(path)
+    for script in MIGRATIONS[:2]:
+        connection.executescript(script)
+    connection.execute("PRAGMA user_version = 2")
+    change = StatusChange(
+        "pusher",
+        TrackedRequest("7", MOVIE, ALICE, RequestState.APPROVED),
+        RequestState.PENDING,
+        RequestState.APPROVED,
+        datetime.now(UTC),
+    )
+    payload = json.loads(change_payload(change))
+    del payload["source"]  # written before push existed
+    connection.execute(
+        "INSERT INTO events (at, provider, request_id, user_name, previous, current, payload_json) "
+        "VALUES (?, 'pusher', '7', 'alice', 'pending', 'approved', ?)",
+        (utc_text(change.at), json.dumps(payload)),
+    )
+    connection.commit()
+    connection.close()
+    store = SettingsStore(data_dir)
+    assert store.schema_version == len(MIGRATIONS) == 3
+    (event,) = PushStore(store).stream_after(0)
+    assert (event.kind, event.user, event.data["source"], event.data["current"]) == (
+        "status",
+        "alice",
+        "poll",
+        "approved",
+    )

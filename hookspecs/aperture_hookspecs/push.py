@@ -185,6 +185,9 @@ class PushSetup:
     * ``events``: the notification types it sends (server names, ``"MEDIA_PENDING"`` …).
     * ``missing_events``: media events the host needs that it does not send.
     * ``message``: one line for the admin ("pushes to http://aperture:8765/webhooks/jellyseerr").
+    * ``unpushed_changes``: how many changes the provider found by polling that no push had
+      announced (since it started; ``INSPECT`` fills it), and ``last_unpushed_at`` when the
+      last one was found: the sign that pushes go missing although the set-up looks right.
     """
 
     enabled: bool
@@ -193,6 +196,8 @@ class PushSetup:
     events: tuple[str, ...] = ()
     missing_events: tuple[str, ...] = ()
     message: str = ""
+    unpushed_changes: int = 0
+    last_unpushed_at: datetime | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -202,4 +207,6 @@ class PushSetup:
             "events": list(self.events),
             "missing_events": list(self.missing_events),
             "message": self.message,
+            "unpushed_changes": self.unpushed_changes,
+            "last_unpushed_at": self.last_unpushed_at.isoformat() if self.last_unpushed_at else None,
         }

@@ -13,7 +13,8 @@ Exit codes:
 4    unauthorized (the API key was refused)
 5    unexpected answer from the server (CSRF protection on: ``csrf_enabled``), or a plugin bug
 6    refused by the server (permission, quota, blocklisted, or already requested by another
-     user or in the library: movies and TV alike)
+     user or in the library: movies and TV alike); ``webhook install``: the server's webhook
+     goes to another receiver (add ``--replace``)
 7    the data directory cannot be used: aperture.db damaged, read-only, disk full, locked too long
 ===  ====================================================================
 """
@@ -35,6 +36,7 @@ from aperture_hookspecs import (
     ApertureUser,
     CannotConnectError,
     ConnectionReport,
+    ForeignWebhookError,
     MediaRef,
     ProviderContractError,
     RequestOptions,
@@ -44,7 +46,7 @@ from aperture_hookspecs import (
     UnexpectedResponseError,
 )
 
-from . import __version__, admin, render
+from . import __version__, admin, render, webhook_admin
 from .file_errors import DataFileError
 from .host import PluginHost
 from .paths import DATA_DIR_ENV
@@ -69,7 +71,7 @@ def exit_code_for(error: ApertureError) -> int:
         return EXIT_UNAUTHORIZED
     if isinstance(error, UnexpectedResponseError | ProviderContractError):
         return EXIT_UNEXPECTED
-    if isinstance(error, RequestRefusedError):
+    if isinstance(error, RequestRefusedError | ForeignWebhookError):
         return EXIT_REFUSED
     if isinstance(error, DataFileError):
         return EXIT_DATA_DIR
@@ -626,6 +628,73 @@ def watch(ctx: click.Context, once: bool, interval: float, as_json: bool) -> Non
     changes = asyncio.run(watch_requests(_host(ctx), console, once=once, interval=interval))
     if as_json:
         Output(True).json([change.to_dict() for change in changes])
+
+
+@cli.group()
+def webhook() -> None:
+    """Let the request server push its changes to Aperture (its Webhook notification agent)."""
+
+
+provider_option = click.option(
+    "--provider", "provider_name", metavar="NAME", help="The provider (default: the active one)."
+)
+
+
+def _webhook_provider(host: PluginHost, name: str | None) -> str:
+    return name or host.active_provider().name
+
+
+def _print_webhook(report: webhook_admin.WebhookReport, as_json: bool) -> None:
+    if as_json:
+        Output(True).json(report.to_dict())
+    else:
+        Output(False).print(render.webhook_report(report.to_dict()))
+
+
+@webhook.command("install")
+@click.option(
+    "--public-url",
+    default=webhook_admin.DEFAULT_PUBLIC_URL,
+    show_default=True,
+    help="Where the request server reaches Aperture's `serve` (Aperture adds /webhooks/<provider>).",
+)
+@click.option("--replace", is_flag=True, help="Replace a webhook that goes to another receiver.")
+@provider_option
+@json_option
+@click.pass_context
+def webhook_install(
+    ctx: click.Context, public_url: str, replace: bool, provider_name: str | None, as_json: bool
+) -> None:
+    """Set the server's webhook to Aperture, then check that its test notification arrives.
+
+    Reads the server's webhook first: if it already goes to another URL, nothing is changed
+    and the URL is shown (exit 6) unless --replace is given."""
+    host = _host(ctx)
+    name = _webhook_provider(host, provider_name)
+    report = asyncio.run(webhook_admin.install(host, name, public_url, replace=replace))
+    _print_webhook(report, as_json)
+
+
+@webhook.command("status")
+@provider_option
+@json_option
+@click.pass_context
+def webhook_status(ctx: click.Context, provider_name: str | None, as_json: bool) -> None:
+    """Is the server pushing to Aperture? The last push and test received; pushes missing."""
+    host = _host(ctx)
+    report = asyncio.run(webhook_admin.status(host, _webhook_provider(host, provider_name)))
+    _print_webhook(report, as_json)
+
+
+@webhook.command("remove")
+@provider_option
+@json_option
+@click.pass_context
+def webhook_remove(ctx: click.Context, provider_name: str | None, as_json: bool) -> None:
+    """Switch off Aperture's webhook on the server (a webhook to another receiver is left alone)."""
+    host = _host(ctx)
+    report = asyncio.run(webhook_admin.remove(host, _webhook_provider(host, provider_name)))
+    _print_webhook(report, as_json)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -191,3 +191,36 @@ def requests_table(rows: Sequence[tuple[str, TrackedRequest]]) -> Table:
             provider, request.request_id, str(request.item), request.user.name, badge(request.state), progress
         )
     return table
+
+
+def webhook_report(report: Mapping[str, object]) -> Text:
+    """``webhook install|status|remove`` for a person: where the server pushes, what arrived."""
+    text = Text()
+    server = report.get("server")
+    configured = bool(report.get("configured"))
+    text.append("✓ " if configured else "✗ ", style="bold green" if configured else "bold red")
+    text.append(f"{report['provider']}: ")
+    if isinstance(server, Mapping):
+        url = server.get("url") or "nowhere"
+        state = "on" if server.get("enabled") else "off"
+        text.append(f"the server's webhook is {state} and goes to {url}\n")
+    else:
+        text.append("the server's webhook could not be read\n")
+    for label, key in (
+        ("last push", "last_push"),
+        ("last test", "last_test"),
+        ("last refused", "last_refused"),
+    ):
+        receipt = report.get(key)
+        if isinstance(receipt, Mapping):
+            text.append(f"  {label}: {receipt['at']} ({receipt['detail']}, {receipt['count']} in all)\n")
+        else:
+            text.append(f"  {label}: none\n", style="dim")
+    if report.get("test_received") is True:
+        text.append("  the server's test notification reached Aperture\n", style="green")
+    if report.get("pushes_missing"):
+        text.append("  ! pushes are missing\n", style="bold yellow")
+    messages = report.get("messages")
+    for message in messages if isinstance(messages, list) else ():
+        text.append(f"  → {message}\n", style="dim")
+    return text

@@ -55,6 +55,7 @@ from aperture_hookspecs import (
     PushTarget,
     RequestOptions,
     RequestResult,
+    Severity,
     StatusChange,
     StatusUpdate,
     TrackedRequest,
@@ -610,6 +611,7 @@ class PluginHost:
             raise UnsupportedOperationError(f"{record.name} has no connection test", provider=record.name)
         if isinstance(report, ConnectionReport) and report.ok:
             self.dispatcher.breaker.succeeded(record.name)
+            report = await self._with_push_state(record, report)
         if not isinstance(report, ConnectionReport):
             raise ProviderContractError(
                 f"{record.name}: aperture_test_connection returned {type(report).__name__}, "
@@ -890,6 +892,58 @@ class PluginHost:
                 provider=name,
             )
         return setup
+
+    async def _with_push_state(self, record: PluginRecord, report: ConnectionReport) -> ConnectionReport:
+        """Add to a passed connection test whether the server pushes to Aperture (``details["push"]``),
+        with a warning when Aperture's webhook is off or pushes go missing."""
+        if record.info is None or Capability.PUSH not in record.info.capabilities:
+            return report
+        if not isinstance(self.settings, SettingsStore):
+            return report
+        push_store = PushStore(self.settings)
+        public_url = push_store.public_url(record.name)
+        install = f"aperture-plugins webhook install --provider {record.name} --public-url URL"
+        if public_url is None:
+            details = {
+                "configured": False,
+                "message": f"Push is not set up; changes come by polling ({install})",
+            }
+            return replace(report, details={**report.details, "push": details})
+        try:
+            setup = await self.push_setup(
+                record.name, PushAction.INSPECT, self.push_target(record.name, public_url)
+            )
+        except ApertureError as error:
+            problem = ConnectionProblem(
+                "push_unknown",
+                f"Could not read the server's webhook: {error.message}",
+                error.hints,
+                Severity.WARNING,
+            )
+            return replace(report, problems=(*report.problems, problem))
+        details = {"configured": setup.ours and setup.enabled, **setup.to_dict()}
+        problems = list(report.problems)
+        if not (setup.ours and setup.enabled):
+            where = setup.url or "nowhere"
+            problems.append(
+                ConnectionProblem(
+                    "push_not_set_up",
+                    f"The server's webhook no longer goes to Aperture (it goes to {where}, "
+                    f"{'on' if setup.enabled else 'off'}); changes come by polling",
+                    (f"Set it again: {install} (add --replace if another receiver should lose it)",),
+                    Severity.WARNING,
+                )
+            )
+        elif setup.unpushed_changes:
+            problems.append(
+                ConnectionProblem(
+                    "pushes_missing",
+                    f"Pushes are missing: polling found {setup.unpushed_changes} change(s) no push announced",
+                    ("Check the server reaches Aperture: webhook install sends a test",),
+                    Severity.WARNING,
+                )
+            )
+        return replace(report, problems=tuple(problems), details={**report.details, "push": details})
 
     def _observe_call(self, provider: str, endpoint: str, outcome: str, seconds: float) -> None:
         if self.call_observer is not None:

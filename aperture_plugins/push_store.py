@@ -108,6 +108,14 @@ class PushStore:
         given = authorization.encode("utf-8", "surrogateescape")
         return hmac.compare_digest(given, expected)
 
+    def remember_public_url(self, provider: str, url: str) -> None:
+        """The public URL ``webhook install`` gave the server for ``provider``."""
+        self.store.cache_set(f"webhook.public_url:{provider}", url)
+
+    def public_url(self, provider: str) -> str | None:
+        value = self.store.cache_get(f"webhook.public_url:{provider}")
+        return value if isinstance(value, str) else None
+
     # -- API tokens ------------------------------------------------------------------------
 
     def create_api_token(self, label: str = "") -> str:

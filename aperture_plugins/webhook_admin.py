@@ -28,16 +28,11 @@ from aperture_hookspecs import ApertureError, InvalidSettingsError, PushAction, 
 
 from .host import PluginHost
 from .push_store import PushReceipt
-from .store import SettingsStore
 
 TEST_ARRIVAL_SECONDS = 10.0
 """How long ``install`` waits for the server's test notification to reach the receiver."""
 
 DEFAULT_PUBLIC_URL = "http://127.0.0.1:8765"
-
-
-def public_url_key(provider: str) -> str:
-    return f"webhook.public_url:{provider}"
 
 
 class PushTestNotReceivedError(ApertureError):
@@ -112,16 +107,8 @@ def check_public_url(url: str) -> str:
     return url.strip().rstrip("/")
 
 
-def _store(host: PluginHost) -> SettingsStore:
-    store = host.settings
-    if not isinstance(store, SettingsStore):
-        raise InvalidSettingsError("The webhook needs a settings store to keep its secret in")
-    return store
-
-
 def remembered_public_url(host: PluginHost, provider: str) -> str | None:
-    value = _store(host).cache_get(public_url_key(provider))
-    return value if isinstance(value, str) else None
+    return host.push_store().public_url(provider)
 
 
 def _target(host: PluginHost, provider: str, public_url: str | None) -> PushTarget:
@@ -143,7 +130,7 @@ async def install(
     target = host.push_target(provider, public_url)
     before = await host.push_setup(provider, PushAction.INSPECT, target)
     setup = await host.push_setup(provider, PushAction.INSTALL, target, replace=replace)
-    _store(host).cache_set(public_url_key(provider), public_url)
+    host.push_store().remember_public_url(provider, public_url)
     report = WebhookReport(provider, public_url, target.url, setup, changed=True)
     if before.url and before.url != target.url:
         report.previous_url = before.url

@@ -24,6 +24,7 @@ repeated only if what it depended on changed (not for another user's map entry).
 from __future__ import annotations
 
 import asyncio
+import functools
 import platform
 import random
 import time
@@ -48,6 +49,7 @@ from aperture_hookspecs import (
 )
 
 from .host import PluginHost, run_callbacks
+from .push_store import PushStore
 from .secrets import SECRET_KEY_ENV, SecretUnreadableError, mask
 from .store import SettingsStore, StoredSettings
 
@@ -327,6 +329,21 @@ def _known_secrets(host: PluginHost, store: SettingsStore | None) -> frozenset[s
     return frozenset(value for value in found if len(value) >= 4)
 
 
+def _push_state(store: SettingsStore, provider: str) -> dict[str, Any]:
+    """What the store knows of a provider's push: where ``webhook install`` pointed the server,
+    the last pushes received, and transitions polling found that no push announced."""
+    push_store = PushStore(store)
+    unpushed, last_unpushed = push_store.unpushed_transitions(provider)
+    public_url = push_store.public_url(provider)
+    return {
+        "public_url": public_url,
+        "receipts": {kind: receipt.to_dict() for kind, receipt in push_store.receipts(provider).items()},
+        "pushes_missing": bool(public_url and unpushed),
+        "unpushed_transitions": unpushed,
+        "last_unpushed_at": last_unpushed.isoformat() if last_unpushed else None,
+    }
+
+
 def diagnostics(host: PluginHost) -> dict[str, Any]:
     """Everything useful for a bug report, with secrets redacted.
 
@@ -354,6 +371,9 @@ def diagnostics(host: PluginHost) -> dict[str, Any]:
             entry["settings"] = redact(stored, secrets) if stored is not None else None
         except Exception as error:  # diagnostics must not fail because one provider does
             entry["settings_error"] = f"{type(error).__name__}: {error}"
+        if store is not None and "push" in entry["capabilities"]:
+            read_push = functools.partial(_push_state, store, name)
+            entry["push"] = attempt(f"reading the push state of {name}", None, read_push)
         providers.append(entry)
     document = {
         "versions": {

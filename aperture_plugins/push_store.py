@@ -109,8 +109,30 @@ class PushStore:
         return hmac.compare_digest(given, expected)
 
     def remember_public_url(self, provider: str, url: str) -> None:
-        """The public URL ``webhook install`` gave the server for ``provider``."""
+        """The public URL ``webhook install`` gave the server for ``provider`` (and the event log's
+        position then: :meth:`unpushed_transitions` counts from there)."""
         self.store.cache_set(f"webhook.public_url:{provider}", url)
+        self.store.cache_set(f"webhook.installed_after:{provider}", self.store.last_event_id())
+
+    def unpushed_transitions(self, provider: str) -> tuple[int, datetime | None]:
+        """Transitions polling found since ``webhook install`` that every Seerr-family server
+        pushes (approved, declined, failed; a movie becoming available), and the time of the
+        last: with push working, a push reports them first and the poll logs nothing. (A show
+        becoming available is left out: Overseerr sends no push for it.)"""
+        after = self.store.cache_get(f"webhook.installed_after:{provider}")
+        if not isinstance(after, int):
+            return 0, None
+        row = (
+            self.store._connection()
+            .execute(
+                "SELECT COUNT(*), MAX(at) FROM events WHERE id > ? AND provider = ? AND kind = 'status' "
+                "AND source = 'poll' AND (current IN ('approved', 'declined', 'failed') "
+                "OR (current = 'available' AND item LIKE 'movie:%'))",
+                (after, provider),
+            )
+            .fetchone()
+        )
+        return int(row[0]), datetime.fromisoformat(row[1]) if row[1] else None
 
     def public_url(self, provider: str) -> str | None:
         value = self.store.cache_get(f"webhook.public_url:{provider}")

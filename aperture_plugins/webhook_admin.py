@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -60,9 +61,12 @@ class WebhookReport:
     previous_url: str | None = None
     messages: list[str] = field(default_factory=list)
 
+    unpushed: int = 0
+    last_unpushed_at: datetime | None = None
+
     @property
     def pushes_missing(self) -> bool:
-        return bool(self.setup and self.setup.ours and self.setup.unpushed_changes)
+        return bool(self.setup and self.setup.ours and self.unpushed)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -79,6 +83,8 @@ class WebhookReport:
             "last_ignored": _receipt(self.receipts.get("ignored")),
             "last_refused": _receipt(self.receipts.get("refused")),
             "pushes_missing": self.pushes_missing,
+            "unpushed_transitions": self.unpushed,
+            "last_unpushed_at": self.last_unpushed_at.isoformat() if self.last_unpushed_at else None,
             "messages": list(self.messages),
         }
 
@@ -171,12 +177,18 @@ async def status(host: PluginHost, provider: str) -> WebhookReport:
     public_url = remembered_public_url(host, provider)
     target = _target(host, provider, public_url)
     setup = await host.push_setup(provider, PushAction.INSPECT, target)
+    push_store = host.push_store()
     report = WebhookReport(
         provider,
         public_url,
         target.url if public_url else None,
         setup,
-        receipts=host.push_store().receipts(provider),
+        receipts=push_store.receipts(provider),
+    )
+    logged, logged_at = push_store.unpushed_transitions(provider)
+    report.unpushed = max(logged, setup.unpushed_changes)  # the log: any process; the provider: this one
+    report.last_unpushed_at = max(
+        (moment for moment in (logged_at, setup.last_unpushed_at) if moment is not None), default=None
     )
     if not setup.ours:
         where = f"it sends to {setup.url}" if setup.url else "it sends nowhere"
@@ -188,9 +200,10 @@ async def status(host: PluginHost, provider: str) -> WebhookReport:
     if setup.missing_events:
         report.messages.append("The server does not send: " + ", ".join(setup.missing_events))
     if report.pushes_missing:
-        when = f", the last at {setup.last_unpushed_at:%Y-%m-%d %H:%M:%S}" if setup.last_unpushed_at else ""
+        last = report.last_unpushed_at
+        when = f", the last at {last:%Y-%m-%d %H:%M:%S}" if last else ""
         report.messages.append(
-            f"Pushes are missing: polling found {setup.unpushed_changes} change(s) no push announced{when}; "
+            f"Pushes are missing: polling found {report.unpushed} change(s) no push announced{when}; "
             "check that the server can reach Aperture (webhook install sends a test)"
         )
     return report

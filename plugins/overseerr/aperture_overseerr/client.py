@@ -23,7 +23,11 @@ clients of these servers (notes §2, §3, §10):
   never are (the caller checks before resubmitting);
 * redirects are not followed automatically; the only one followed is the same host moving from
   ``http`` to ``https`` (same path). Any other redirect is an error that names the target, and
-  the API key never travels to another host.
+  the API key never travels to another host;
+* every HTTP exchange is reported to ``observer`` (the host's ``/metrics``, through
+  ``ProviderContext.report_call``) as its endpoint *template* (``"GET /api/v1/request/{id}"``:
+  numeric path segments become ``{id}``; no query, no ids, no secrets), its outcome (the status
+  as text, or the failure's code: ``"timeout"``, ``"connection_refused"``) and its duration.
 
 Typed endpoint methods are two lines: call :meth:`request`, parse into a model
 (:mod:`.models`). Which query parameters are sent is decided by the caller's
@@ -94,6 +98,15 @@ CSRF_HINTS = (
 
 Query = Iterable[tuple[str, str | int | bool]]
 
+CallObserver = Callable[[str, str, float], None]
+"""``observer(endpoint_template, outcome, seconds)``: one HTTP exchange with the server."""
+
+
+def endpoint_template(method: str, path: str) -> str:
+    """``("GET", "/request/5")`` → ``"GET /api/v1/request/{id}"``: the call without its values."""
+    segments = ["{id}" if segment.isascii() and segment.isdigit() else segment for segment in path.split("/")]
+    return f"{method} {API_PREFIX}{'/'.join(segments)}"
+
 
 def encode_query(params: Query) -> str:
     """Percent-encode query parameters the way the server's validator accepts (never ``+``)."""
@@ -142,7 +155,9 @@ class SeerrClient:
     not given the client creates one and :meth:`aclose` closes it. ``transport`` is passed to
     the client it creates (tests route it to a fake server). ``product`` is the detected
     product's name for messages; leave it out until detection has run (messages then say
-    "the request server"), and set the attribute once it has.
+    "the request server"), and set the attribute once it has. ``observer`` hears of every HTTP
+    exchange (see the module docstring); it must not raise (``ProviderContext.report_call``
+    never does).
     """
 
     def __init__(
@@ -159,8 +174,10 @@ class SeerrClient:
         retry_budget: float = 2.0,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         jitter: Callable[[], float] = random.random,
+        observer: CallObserver | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        self.observer = observer
         self.retries = retries
         self.retry_budget = retry_budget
         self._sleep = sleep
@@ -202,11 +219,15 @@ class SeerrClient:
         body: Any = None,
         act_as: int | None = None,
         expect: Iterable[int] = (200,),
+        time_limit: float | None = None,
     ) -> Answer:
         """Send one API call and return its answer if its status is in ``expect`` (see
-        :meth:`_call`). An error raised carries the detected product (``error.product``)."""
+        :meth:`_call`). An error raised carries the detected product (``error.product``).
+        ``time_limit`` replaces the client's timeout for this call (seconds)."""
         try:
-            return await self._call(method, path, query=query, body=body, act_as=act_as, expect=expect)
+            return await self._call(
+                method, path, query=query, body=body, act_as=act_as, expect=expect, time_limit=time_limit
+            )
         except ApertureError as error:
             if error.product is None and self.product != NEUTRAL_NAME:
                 error.product = self.product
@@ -221,6 +242,7 @@ class SeerrClient:
         body: Any,
         act_as: int | None,
         expect: Iterable[int],
+        time_limit: float | None = None,
     ) -> Answer:
         """Send one API call and return its answer if its status is in ``expect``.
 
@@ -243,6 +265,7 @@ class SeerrClient:
             content = json.dumps(body).encode()
             headers["Content-Type"] = "application/json"
         where = f"{method} {API_PREFIX}{path}"
+        template = endpoint_template(method, path)
         expected = set(expect)
         attempts = 1 + (self.retries if method == "GET" else 0)
         budget_ends = time.monotonic() + self.retry_budget
@@ -250,7 +273,7 @@ class SeerrClient:
             last = attempt == attempts - 1
             delay: float | None
             try:
-                response = await self._send(method, url, headers, content, where)
+                response = await self._send(method, url, headers, content, where, template, time_limit)
             except CannotConnectError as error:
                 if last or not _transient(error):
                     raise
@@ -287,23 +310,60 @@ class SeerrClient:
         )
 
     async def _send(
-        self, method: str, url: str, headers: dict[str, str], content: bytes | None, where: str
+        self,
+        method: str,
+        url: str | httpx.URL,
+        headers: dict[str, str],
+        content: bytes | None,
+        where: str,
+        template: str,
+        time_limit: float | None = None,
     ) -> httpx.Response:
         """One HTTP exchange, with the only redirect ever followed (same host, http → https)."""
-        try:
-            response = await self.http.request(method, url, headers=headers, content=content)
-        except httpx.HTTPError as error:
-            raise self._transport_error(error, where) from None
+        response = await self._exchange(method, url, headers, content, where, template, time_limit)
         if response.is_redirect and _is_https_upgrade(response.request.url, response.headers.get("location")):
             upgraded = response.request.url.copy_with(scheme="https", port=_https_port(response))
             log.warning("%s redirects to HTTPS; following it (save the https:// URL)", self.base_url)
-            try:
-                response = await self.http.request(method, upgraded, headers=headers, content=content)
-            except httpx.HTTPError as error:
-                raise self._transport_error(error, where) from None
+            response = await self._exchange(method, upgraded, headers, content, where, template, time_limit)
         if response.is_redirect:
             raise self._redirect_error(response, where)
         return response
+
+    async def _exchange(
+        self,
+        method: str,
+        url: str | httpx.URL,
+        headers: dict[str, str],
+        content: bytes | None,
+        where: str,
+        template: str,
+        time_limit: float | None,
+    ) -> httpx.Response:
+        """One request and its answer, reported to :attr:`observer`."""
+        started = time.perf_counter()
+        try:
+            if time_limit is None:
+                response = await self.http.request(method, url, headers=headers, content=content)
+            else:
+                response = await self.http.request(
+                    method, url, headers=headers, content=content, timeout=httpx.Timeout(time_limit)
+                )
+        except httpx.HTTPError as error:
+            failure = self._transport_error(error, where, time_limit)
+            self._report(template, failure.code, started)
+            raise failure from None
+        except asyncio.CancelledError:
+            self._report(template, "cancelled", started)
+            raise
+        except Exception:
+            self._report(template, "error", started)
+            raise
+        self._report(template, str(response.status_code), started)
+        return response
+
+    def _report(self, template: str, outcome: str, started: float) -> None:
+        if self.observer is not None:
+            self.observer(template, outcome, time.perf_counter() - started)
 
     def _backoff(self, attempt: int) -> float:
         """Exponential backoff with jitter: 0.25 s, 0.5 s, … plus up to 25 % more."""
@@ -397,12 +457,15 @@ class SeerrClient:
             f"{self._subject} answered {where} with {answer.status}: {text or 'no message'}"
         )
 
-    def _transport_error(self, error: httpx.HTTPError, where: str) -> CannotConnectError:
+    def _transport_error(
+        self, error: httpx.HTTPError, where: str, time_limit: float | None = None
+    ) -> CannotConnectError:
         target = self.base_url
         if isinstance(error, httpx.TimeoutException):
             kind = "connecting" if isinstance(error, httpx.ConnectTimeout) else "waiting for an answer"
+            seconds = self.timeout if time_limit is None else time_limit
             return ProviderTimeoutError(
-                f"{self._subject} at {target} timed out while {kind} ({self.timeout:g} s, {where})",
+                f"{self._subject} at {target} timed out while {kind} ({seconds:g} s, {where})",
                 hints=(
                     f"Check {self.product} is running and reachable from this machine",
                     "Ensure no firewall silently drops the connection",
@@ -514,6 +577,25 @@ class SeerrClient:
         answer = await self.request("GET", f"/tv/{tmdb_id}")
         return TvShow.parse(answer.body)
 
+    async def webhook_settings(self) -> Shape:
+        """``GET /settings/notifications/webhook`` (admin key): the webhook agent's settings."""
+        answer = await self.request("GET", WEBHOOK_SETTINGS)
+        return Shape(answer.body, f"GET {API_PREFIX}{WEBHOOK_SETTINGS}")
+
+    async def save_webhook_settings(self, body: Mapping[str, Any]) -> Shape:
+        """``POST /settings/notifications/webhook`` (admin key): save them; the stored form."""
+        answer = await self.request("POST", WEBHOOK_SETTINGS, body=dict(body))
+        return Shape(answer.body, f"POST {API_PREFIX}{WEBHOOK_SETTINGS}")
+
+    async def test_webhook(self, body: Mapping[str, Any], *, time_limit: float) -> Answer:
+        """``POST /settings/notifications/webhook/test``: the server sends its test notification
+        with these settings, unsaved, and answers 204 once the receiver answered 2xx, 500 when it
+        could not deliver (the caller says which). It waits on the receiver without a limit of
+        its own (notes §11), so this call has its own ``time_limit`` (seconds)."""
+        return await self.request(
+            "POST", f"{WEBHOOK_SETTINGS}/test", body=dict(body), expect=(204, 500), time_limit=time_limit
+        )
+
     async def create_request(self, body: Mapping[str, Any], act_as: int) -> Answer:
         """``POST /request`` as ``act_as``; returns 201/202/403/409/500 answers for the caller, and
         the gateway answers 502/503/504 too: a proxy that gave up may have passed the request on,
@@ -526,6 +608,9 @@ class SeerrClient:
             expect=(201, 202, 403, 409, 500, *GATEWAY_STATUSES),
         )
 
+
+WEBHOOK_SETTINGS = "/settings/notifications/webhook"
+"""The webhook agent's settings (admin only; notes §11)."""
 
 GATEWAY_STATUSES = (502, 503, 504)
 """A proxy's answers when the server behind it failed, or did not answer in time."""

@@ -73,6 +73,7 @@ class SeerrProvider:
                 provider=self.info.name,
                 expected_product=self.info.title,
                 transport=self.transport,
+                observer=context.report_call,
             )
             context.runtime["seerr"] = runtime
             context.on_close(runtime.aclose)

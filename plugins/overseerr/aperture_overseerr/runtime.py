@@ -33,7 +33,7 @@ from aperture_hookspecs import (
 from . import connection, requesting
 from .availability import Viewer, availability_for, describe_quota
 from .cache import TimedCache
-from .client import SeerrClient
+from .client import CallObserver, SeerrClient
 from .connection import ServerIdentity
 from .lost_answers import RECHECK_DELAYS
 from .media_index import MediaIndex, Refresh
@@ -66,6 +66,7 @@ class SeerrRuntime:
         provider: str,
         expected_product: str,
         transport: httpx.AsyncBaseTransport | None = None,
+        observer: CallObserver | None = None,
     ) -> None:
         self.provider = provider
         self.expected_product = expected_product
@@ -77,6 +78,7 @@ class SeerrRuntime:
             timeout=float(settings.get("timeout", 10.0)),
             verify_tls=bool(settings.get("verify_tls", True)),
             transport=transport,
+            observer=observer,  # every server call, for the host's /metrics
         )  # named "the request server" in messages until detection says which product it is
         progress_every = float(settings.get("progress_interval", 60.0))
         self.index = MediaIndex(progress_every=progress_every)

@@ -8,7 +8,9 @@ Exit codes:
 ===  ====================================================================
 0    done (``request``: also when USER's own earlier request already covers ITEM; it is tracked)
 1    aborted (Ctrl-C), or an unexpected error: a bug (the message says what; -vv shows the traceback)
-2    bad input or settings (unknown provider, malformed ITEM, invalid config.toml, unreadable key)
+2    bad input or settings (unknown provider, malformed ITEM, invalid config.toml, unreadable key);
+     ``serve``: a non-loopback --host without an API token (``token_required``), an address
+     that cannot be listened on (``address_unavailable``)
 3    cannot connect to the request server
 4    unauthorized (the API key was refused)
 5    unexpected answer from the server (CSRF protection on: ``csrf_enabled``), or a plugin bug
@@ -46,7 +48,7 @@ from aperture_hookspecs import (
     UnexpectedResponseError,
 )
 
-from . import __version__, admin, render, webhook_admin
+from . import __version__, admin, render, tokens, webhook_admin
 from .file_errors import DataFileError
 from .host import PluginHost
 from .paths import DATA_DIR_ENV
@@ -695,6 +697,92 @@ def webhook_remove(ctx: click.Context, provider_name: str | None, as_json: bool)
     host = _host(ctx)
     report = asyncio.run(webhook_admin.remove(host, _webhook_provider(host, provider_name)))
     _print_webhook(report, as_json)
+
+
+@cli.command()
+@click.option("--host", "address", default="127.0.0.1", show_default=True, help="The address to listen on.")
+@click.option(
+    "--port", type=click.IntRange(0, 65535), default=8765, show_default=True, help="0: a free port."
+)
+@click.option(
+    "--poll-interval",
+    type=click.FloatRange(min=1),
+    default=60.0,
+    show_default=True,
+    help="Seconds between polls of the tracked requests (beside the pushes).",
+)
+@json_option
+@click.pass_context
+def serve(ctx: click.Context, address: str, port: int, poll_interval: float, as_json: bool) -> None:
+    """Serve webhooks, /events, /api, /healthz and /metrics, and poll beside them, until Ctrl-C.
+
+    /api and /events need a bearer token (token create, or APERTURE_API_TOKEN); a non-loopback
+    --host without one is refused (exit 2)."""
+    from . import serve as serving
+
+    errors = Console(stderr=True, highlight=False)
+    url = serving.serve(
+        _host(ctx),
+        address=address,
+        port=port,
+        poll_interval=poll_interval,
+        announce=lambda url: errors.print(
+            f"Serving on {url} (webhooks at {url}/webhooks/<provider>); Ctrl-C stops", soft_wrap=True
+        ),
+    )
+    if as_json:
+        Output(True).json({"served": url, "stopped": True})
+    else:
+        errors.print("Stopped.")
+
+
+@cli.group()
+def token() -> None:
+    """Bearer tokens for serve's /api and /events (only their hashes are stored)."""
+
+
+@token.command("create")
+@click.option("--label", default="", help="What the token is for (shown by token list).")
+@json_option
+@click.pass_context
+def token_create(ctx: click.Context, label: str, as_json: bool) -> None:
+    """Make a token and print it once, alone on stdout: it cannot be shown again."""
+    made = tokens.create(_host(ctx), label)
+    if as_json:
+        Output(True).json(made)
+        return
+    sys.stdout.write(made["token"] + "\n")
+    Console(stderr=True, highlight=False).print(
+        f"API token {made['id']} made. It is shown only now: give it to the front end "
+        "(Authorization: Bearer <token>); revoke it with aperture-plugins token revoke ID."
+    )
+
+
+@token.command("list")
+@json_option
+@click.pass_context
+def token_list(ctx: click.Context, as_json: bool) -> None:
+    """The stored tokens: id, label, when made (never the tokens themselves)."""
+    rows = tokens.listed(_host(ctx))
+    if as_json:
+        Output(True).json(rows)
+    elif not rows:
+        Output(False).print("No API tokens yet: make one with aperture-plugins token create.")
+    else:
+        Output(False).print(tokens.tokens_table(rows))
+
+
+@token.command("revoke")
+@click.argument("token_id", metavar="ID")
+@json_option
+@click.pass_context
+def token_revoke(ctx: click.Context, token_id: str, as_json: bool) -> None:
+    """Delete the token with this id (see token list): it stops working at once."""
+    result = tokens.revoke(_host(ctx), token_id)
+    if as_json:
+        Output(True).json(result)
+    else:
+        Output(False).print(f"Revoked API token {result['revoked']}.")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -16,11 +16,13 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
+import inspect
 import json
 import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -28,7 +30,7 @@ from typing import Any
 from aperture_hookspecs import Availability, RequestState
 
 from .event_log import change_from_payload, utc_text
-from .store import SettingsStore
+from .store import SettingsStore, _file_errors
 
 TOKEN_PREFIX = "apt_"
 """API tokens start with this, so a leaked one is recognisable (and scrubbed by the canary)."""
@@ -63,6 +65,31 @@ def _hash_token(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8", "surrogateescape")).hexdigest()
 
 
+def token_id(token: str) -> str:
+    """The id ``token list`` shows for ``token`` (the first 12 characters of its hash)."""
+    return _hash_token(token)[:12]
+
+
+def _via_store(method: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn the SQLite and OS errors of a :class:`PushStore` method into the store's
+    :class:`~aperture_plugins.file_errors.DataFileError` subclasses (a damaged ``aperture.db``
+    is ``store_damaged`` here too, not a raw ``sqlite3.DatabaseError``)."""
+
+    @functools.wraps(method)
+    def translated(self: PushStore, *args: Any, **kwargs: Any) -> Any:
+        return _file_errors(lambda _store: method(self, *args, **kwargs))(self.store)
+
+    return translated
+
+
+def _translating(cls: type[PushStore]) -> type[PushStore]:
+    for name, member in list(vars(cls).items()):
+        if not name.startswith("_") and inspect.isfunction(member):
+            setattr(cls, name, _via_store(member))
+    return cls
+
+
+@_translating
 class PushStore:
     """Push's tables of a :class:`~aperture_plugins.store.SettingsStore` (the same file and lock)."""
 

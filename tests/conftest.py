@@ -6,7 +6,10 @@ onto ``sys.path``, so third-party plugins are found through the very same entry-
 path as the built-in Seerr providers.
 
 Every test also runs under the leak check: logging is captured at DEBUG for every logger, and
-the test fails if the fake API key :data:`CANARY` shows up in any record.
+the test fails if the fake API key :data:`CANARY` shows up in any record. The same goes for
+every webhook secret and API token the test makes (:class:`PushStore` is watched) or names
+(:func:`watch_secret`), and the check covers the HTTP surface too: every answer any Starlette
+app sends during the test (headers and body) is scanned for all of them.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import sys
 import textwrap
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -26,6 +30,16 @@ InstallDistribution = Callable[..., Path]
 
 #: The fake API key the leak scenarios use: it must never appear in a log record, at any level.
 CANARY = "FAKE-KEY-CANARY-7f3a9c"
+
+#: The secrets the running test made or named (webhook secrets, API tokens, an
+#: ``APERTURE_API_TOKEN``): like CANARY, none may appear in a log record or an HTTP answer.
+WATCHED_SECRETS: set[str] = set()
+
+
+def watch_secret(secret: str) -> str:
+    """Put ``secret`` under the running test's leak check (logs and HTTP answers); return it."""
+    WATCHED_SECRETS.add(secret)
+    return secret
 
 
 @pytest.fixture(autouse=True)
@@ -37,6 +51,7 @@ def no_canary_in_logs(caplog: pytest.LogCaptureFixture, monkeypatch: pytest.Monk
     the level the CLI chose (so stderr shows what it would have), the capture handler is put
     back and the root logger lets DEBUG records through to it.
     """
+    WATCHED_SECRETS.clear()
     caplog.set_level(logging.DEBUG)
     basic_config = logging.basicConfig
 
@@ -55,6 +70,62 @@ def no_canary_in_logs(caplog: pytest.LogCaptureFixture, monkeypatch: pytest.Monk
     records = [*caplog.get_records("setup"), *caplog.get_records("call"), *caplog.records]
     leaked = sorted({record.name for record in records if CANARY in _record_text(record)})
     assert not leaked, f"the fake API key leaked into log records of {leaked}"
+    watched = tuple(WATCHED_SECRETS)
+    leaked = sorted(
+        {record.name for record in records if any(secret in _record_text(record) for secret in watched)}
+    )
+    assert not leaked, f"a webhook secret or API token leaked into log records of {leaked}"
+
+
+@pytest.fixture(autouse=True)
+def no_secret_in_answers(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[bytearray]]:
+    """Watch the secrets the test makes, and fail it if one (or CANARY) is in an HTTP answer.
+
+    :meth:`PushStore.ensure_webhook_secret` and :meth:`PushStore.create_api_token` are wrapped
+    so that what they return is watched (:data:`WATCHED_SECRETS`); ``Starlette.__call__`` is
+    wrapped so that every answer of the HTTP surface (status line headers and the whole body,
+    streams included) is kept and scanned at the end of the test. Yields the answers.
+    """
+    from starlette.applications import Starlette
+
+    from aperture_plugins.push_store import PushStore
+
+    make_secret = PushStore.ensure_webhook_secret
+    make_token = PushStore.create_api_token
+
+    def watched_secret(self: PushStore, provider: str, *, renew: bool = False) -> str:
+        return watch_secret(make_secret(self, provider, renew=renew))
+
+    def watched_token(self: PushStore, label: str = "") -> str:
+        return watch_secret(make_token(self, label))
+
+    monkeypatch.setattr(PushStore, "ensure_webhook_secret", watched_secret)
+    monkeypatch.setattr(PushStore, "create_api_token", watched_token)
+    answers: list[bytearray] = []
+    serve = Starlette.__call__
+
+    async def recording_call(self: Starlette, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await serve(self, scope, receive, send)
+            return
+        answer = bytearray()
+        answers.append(answer)
+
+        async def recording_send(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                for key, value in message.get("headers", ()):
+                    answer.extend(bytes(key) + b": " + bytes(value) + b"\n")
+            elif message["type"] == "http.response.body":
+                answer.extend(message.get("body", b""))
+            await send(message)
+
+        await serve(self, scope, receive, recording_send)
+
+    monkeypatch.setattr(Starlette, "__call__", recording_call)
+    yield answers
+    secrets = [secret.encode() for secret in (CANARY, *WATCHED_SECRETS)]
+    leaks = sum(1 for answer in answers if any(secret in answer for secret in secrets))
+    assert not leaks, f"{leaks} answers of the HTTP surface hold the API key, a webhook secret or a token"
 
 
 _FORMATTER = logging.Formatter("%(levelname)s %(name)s %(message)s")

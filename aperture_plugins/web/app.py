@@ -28,6 +28,7 @@ a traceback or a secret.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
@@ -39,7 +40,10 @@ from ..host import PluginHost
 from .api_routes import API_ROUTES
 from .errors import http_error_handler
 from .events_route import EVENT_ROUTES
+from .health import HEALTH_ROUTES
 from .metrics import Metrics
+from .poller import poll_forever
+from .push_route import PUSH_ROUTES
 from .state import WebState
 
 
@@ -48,9 +52,18 @@ async def aperture_lifespan(app: Starlette) -> AsyncIterator[None]:
     """Run the app's background work (the push worker; the poller if ``poll_interval``)."""
     state: WebState = app.state.aperture
     state.worker.start()
+    poller = None
+    if state.poll_interval is not None:
+        poller = asyncio.get_running_loop().create_task(
+            poll_forever(state.host, state.metrics, state.poll_interval), name="aperture-poller"
+        )
     try:
         yield
     finally:
+        if poller is not None:
+            poller.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await poller
         await state.worker.stop()
 
 
@@ -79,7 +92,13 @@ def create_app(
         metrics_need_token=metrics_need_token,
         poll_interval=poll_interval,
     )
-    routes: list[BaseRoute] = [*EVENT_ROUTES, *API_ROUTES, *(extra_routes or [])]
+    routes: list[BaseRoute] = [
+        *PUSH_ROUTES,
+        *EVENT_ROUTES,
+        *API_ROUTES,
+        *HEALTH_ROUTES,
+        *(extra_routes or []),
+    ]
     app = Starlette(
         routes=routes,
         exception_handlers={HTTPException: http_error_handler},

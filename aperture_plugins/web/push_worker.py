@@ -112,6 +112,7 @@ class PushWorker:
     async def _run(self, queue: asyncio.Queue[_Job]) -> None:
         while True:
             job = await queue.get()
+            self.metrics.push_queue_depth.set(queue.qsize())
             try:
                 await self.host.apply_push(job.provider, job.notice)
             except asyncio.CancelledError:

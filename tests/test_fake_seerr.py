@@ -1503,7 +1503,17 @@ def test_fake_modules_import_one_way() -> None:
 
     import aperture_overseerr.testing as package
 
-    order = ["fake_flavours", "fake_state", "fake_protocol", "fake_json", "fake_routes", "fake_seerr"]
+    order = [
+        "fake_flavours",
+        "fake_state",
+        "fake_webhook_template",
+        "fake_webhook_sender",
+        "fake_webhook",
+        "fake_protocol",
+        "fake_json",
+        "fake_routes",
+        "fake_seerr",
+    ]
     folder = Path(package.__file__).parent
     assert sorted(p.stem for p in folder.glob("fake_*.py")) == sorted(order)
     for position, name in enumerate(order):

@@ -6,6 +6,8 @@ drives a :class:`FakeServer`: the records, the fault switches and the domain ope
 ``fake_routes`` imports ``fake_seerr``::
 
     fake_flavours  <-  fake_state  <-  fake_protocol  <-  fake_json  <-  fake_routes  <-  fake_seerr
+                               ^
+       fake_webhook_sender  <-  fake_webhook (the agent; its template rules: fake_webhook_template)
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from .fake_state import (
     TitleRecord,
     UserRecord,
 )
+from .fake_webhook import WebhookAgent
 
 
 class Records(Protocol):
@@ -47,6 +50,7 @@ class FakeServer(Records, Protocol):
     calls: list[RecordedCall]
     blocklist_entries: dict[int, BlocklistRecord]
     default_quotas: dict[str, dict[str, int]]
+    webhook: WebhookAgent
     # switches
     csrf_protection: bool
     html_login_page: bool

@@ -57,6 +57,7 @@ from .fake_state import (
     message_error,
     permission_error,
 )
+from .fake_webhook import FAILED_TO_SEND
 
 API_PREFIX = "/api/v1"
 #: The characters express-openapi-validator 4.13.8 refuses, unencoded, in a query value (notes §2).
@@ -113,7 +114,7 @@ class Route:
     public: bool = False
     permission: int = 0
     path_params: Mapping[str, ParamSpec] = field(default_factory=dict)
-    body: Literal["request", "media_status", "blocklist"] | None = None
+    body: Literal["request", "media_status", "blocklist", "webhook"] | None = None
 
     @property
     def pattern(self) -> re.Pattern[str]:
@@ -171,6 +172,12 @@ class FakeRouter:
         ]
         if self.traits.csrf_settings_path == "/settings/network":
             routes.append(Route("GET", "/settings/network", self._settings_network, permission=ADMIN))
+        hook = "/settings/notifications/webhook"  # the webhook agent (fake_webhook)
+        routes += [
+            Route("GET", hook, self._webhook_get, permission=ADMIN),
+            Route("POST", hook, self._webhook_save, permission=ADMIN, body="webhook"),
+            Route("POST", f"{hook}/test", self._webhook_test, permission=ADMIN, body="webhook"),
+        ]
         name = self.traits.blocklist_name
         if name:
             # Seerr keeps Jellyseerr's /blacklist as a deprecated alias of /blocklist
@@ -393,6 +400,8 @@ class FakeRouter:
             raise _schema_error(".body", "should be object", "type", location="body")
         if route.body == "request":
             _validate_request_body(data)
+        elif route.body == "webhook":
+            self.fake.webhook.validate(data)
         elif route.body == "blocklist":
             for name, check, kind in (
                 ("tmdbId", _is_number, "number"),
@@ -529,6 +538,18 @@ class FakeRouter:
             body["dnsCache"] = {"enabled": False, "forceMinTtl": 0, "forceMaxTtl": -1}
             body["apiRequestTimeout"] = 10000
         return 200, body
+
+    def _webhook_get(self, ctx: Context) -> tuple[int, Any]:
+        return 200, self.fake.webhook.settings_json()
+
+    def _webhook_save(self, ctx: Context) -> tuple[int, Any]:
+        return 200, self.fake.webhook.save(ctx.body)
+
+    def _webhook_test(self, ctx: Context) -> tuple[int, Any]:
+        """Sends with the body's settings and waits (the server's lock released meanwhile)."""
+        if self.fake.webhook.test(ctx.body, ctx.user):
+            return 204, None
+        raise message_error(500, FAILED_TO_SEND)
 
     def _settings_about(self, ctx: Context) -> tuple[int, Any]:
         return 200, {
@@ -672,18 +693,18 @@ class FakeRouter:
             "imdbId": title.imdb_id,
             "adult": False,
             "backdropPath": f"/fake-backdrop-{title.tmdb_id}.jpg",
-            "posterPath": f"/fake-poster-{title.tmdb_id}.jpg",
+            "posterPath": title.tmdb_poster(),
             "budget": 0,
             "genres": [{"id": 18, "name": "Drama"}],
             "homepage": "",
             "relatedVideos": [],
             "originalLanguage": "en",
             "originalTitle": title.title,
-            "overview": f"{title.title}: a title of the fake TMDB catalogue.",
+            "overview": title.tmdb_overview(),
             "popularity": 10.0,
             "productionCompanies": [],
             "productionCountries": [],
-            "releaseDate": "2000-01-01",
+            "releaseDate": title.tmdb_date(),
             "releases": {"results": []},
             "revenue": 0,
             "runtime": 120,
@@ -726,12 +747,12 @@ class FakeRouter:
         body: dict[str, Any] = {
             "id": title.tmdb_id,
             "backdropPath": f"/fake-backdrop-{title.tmdb_id}.jpg",
-            "posterPath": f"/fake-poster-{title.tmdb_id}.jpg",
+            "posterPath": title.tmdb_poster(),
             "contentRatings": {"results": []},
             "relatedVideos": [],
             "createdBy": [],
             "episodeRunTime": [45],
-            "firstAirDate": "2001-01-01",
+            "firstAirDate": title.tmdb_date(),
             "genres": [{"id": 18, "name": "Drama"}],
             "homepage": "",
             "inProduction": False,
@@ -744,7 +765,7 @@ class FakeRouter:
             "originCountry": ["US"],
             "originalLanguage": "en",
             "originalName": title.title,
-            "overview": f"{title.title}: a title of the fake TMDB catalogue.",
+            "overview": title.tmdb_overview(),
             "popularity": 10.0,
             "productionCompanies": [],
             "productionCountries": [],
@@ -796,12 +817,12 @@ class FakeRouter:
                 "id": title.tmdb_id,
                 "mediaType": title.media_type,
                 "popularity": 10.0,
-                "posterPath": f"/fake-poster-{title.tmdb_id}.jpg",
+                "posterPath": title.tmdb_poster(),
                 "backdropPath": f"/fake-backdrop-{title.tmdb_id}.jpg",
                 "voteCount": 100,
                 "voteAverage": 7.0,
                 "genreIds": [18],
-                "overview": f"{title.title}: a title of the fake TMDB catalogue.",
+                "overview": title.tmdb_overview(),
                 "originalLanguage": "en",
             }
             if title.media_type == "movie":
@@ -809,7 +830,7 @@ class FakeRouter:
                     {
                         "title": title.title,
                         "originalTitle": title.title,
-                        "releaseDate": "2000-01-01",
+                        "releaseDate": title.tmdb_date(),
                         "adult": False,
                         "video": False,
                     }
@@ -820,7 +841,7 @@ class FakeRouter:
                         "name": title.title,
                         "originalName": title.title,
                         "originCountry": ["US"],
-                        "firstAirDate": "2001-01-01",
+                        "firstAirDate": title.tmdb_date(),
                     }
                 )
             media = self.fake.find_media(title.media_type, title.tmdb_id)

@@ -86,6 +86,8 @@ from .fake_state import (
     iso,
     message_error,
 )
+from .fake_webhook import MEDIA_EVENT_TYPES, WebhookAgent
+from .fake_webhook_sender import WebhookDelivery, WebhookFaults
 
 
 class FakeSeerr:
@@ -156,6 +158,8 @@ class FakeSeerr:
         self.sonarr_4k = False
         self.partial_requests_enabled = True
         self._enable_special_episodes = False
+        #: the Webhook notification agent (settings, deliveries, fault switches: ``fake_webhook``)
+        self.webhook = WebhookAgent(self.traits, self._lock)
         self._router = FakeRouter(self)
         # the owner (user 1): a Jellyfin account on J/S, a Plex account on Overseerr
         jellyfin = self.traits.has_jellyfin_fields
@@ -301,11 +305,16 @@ class FakeSeerr:
         seasons: int = 0,
         tvdb_id: int | None = None,
         specials: bool = False,
+        overview: str | None = None,
+        date: str | None = None,
+        poster_path: str | None = None,
     ) -> None:
         """Add a title to the fake TMDB catalogue; unknown TMDB ids answer 500 like the server.
 
         TV titles get seasons ``1..seasons`` (plus a season 0 with ``specials=True``) and, unless
-        given, a made-up TVDB id. Movies get an IMDb id ``tt<tmdb id>``.
+        given, a made-up TVDB id. Movies get an IMDb id ``tt<tmdb id>``. ``overview``, ``date``
+        (release / first air date, ``YYYY-MM-DD``) and ``poster_path`` default to made-up values;
+        the webhook's ``message``, ``subject`` year and ``image`` come from them.
         """
         with self._lock:
             if media_type not in ("movie", "tv"):
@@ -320,6 +329,9 @@ class FakeSeerr:
                 specials=specials and media_type == "tv",
                 tvdb_id=tvdb_id if media_type == "tv" else None,
                 imdb_id=f"tt{tmdb_id:07d}",
+                overview=overview,
+                date=date,
+                poster_path=poster_path,
             )
 
     def add_media(
@@ -372,6 +384,7 @@ class FakeSeerr:
             request = self._request(request_id)
             request.status = REQUEST_FAILED
             self._touch(request)
+            self._notify("MEDIA_FAILED", request)
 
     def set_download(
         self,
@@ -798,6 +811,12 @@ class FakeSeerr:
         else:
             media.status = status
         self._touch(media)
+        if status == MEDIA_AVAILABLE and not self.traits.has_completed_request:
+            # no COMPLETED status (Overseerr 1.34, Jellyseerr < 2.6): the media's arrival
+            # notifies its approved requests
+            for request in self.media_requests(media):
+                if request.is4k == key4k and request.status == REQUEST_APPROVED:
+                    self._notify_available(request)
         return True
 
     def _set_season_status(
@@ -858,6 +877,7 @@ class FakeSeerr:
             if season.status == REQUEST_PENDING:
                 season.status = REQUEST_APPROVED
                 self._touch(season)
+        self._notify("MEDIA_APPROVED", request)  # before the effects: the media still PENDING (recorded)
         self._approval_effects(request)
 
     def _approval_effects(self, request: RequestRecord) -> None:
@@ -872,6 +892,7 @@ class FakeSeerr:
         if self.arr_unreachable and self.arr_configured(media.media_type, request.is4k):
             request.status = REQUEST_FAILED
             self._touch(request)
+            self._notify("MEDIA_FAILED", request)
             return
         if media.status_of(request.is4k) not in (MEDIA_PARTIALLY_AVAILABLE, MEDIA_AVAILABLE):
             self._set_status(media, request.is4k, MEDIA_PROCESSING)
@@ -889,6 +910,7 @@ class FakeSeerr:
         request.status = REQUEST_DECLINED
         request.modified_by = actor
         self._touch(request)
+        self._notify("MEDIA_DECLINED", request)  # the media as it was: PENDING (recorded)
         if self.traits.decline_marks_request_seasons:
             for season in request.seasons:
                 season.status = REQUEST_DECLINED
@@ -923,6 +945,8 @@ class FakeSeerr:
             if whole or (request.seasons and len(finished) == len(request.seasons)):
                 request.status = REQUEST_COMPLETED
                 self._touch(request)
+                if self._arrived(media, key4k, request):
+                    self._notify_available(request)
             for season in finished:
                 if season.status == REQUEST_APPROVED:
                     season.status = REQUEST_COMPLETED
@@ -1111,7 +1135,10 @@ class FakeSeerr:
         if auto:
             if before_approval is not None:
                 before_approval(request)
+            self._notify("MEDIA_AUTO_APPROVED", request)
             self._approval_effects(request)
+        else:
+            self._notify("MEDIA_PENDING", request)
         return request
 
     def _requested_seasons(self, title: TitleRecord, raw: Any) -> list[int]:
@@ -1132,6 +1159,71 @@ class FakeSeerr:
             if self.traits.special_episodes_setting and not specials_on:
                 numbers = [n for n in numbers if n != 0]
         return list(dict.fromkeys(numbers))
+
+    # ------------------------------------------------------------------ webhook notifications
+    def _notify(self, notification_type: str, request: RequestRecord) -> None:
+        """Hand a request notification to the webhook agent (the media as it is now)."""
+        media = self.media[request.media_id]
+        self.webhook.notify(
+            notification_type,
+            request=request,
+            media=media,
+            requester=self.users[request.requested_by],
+            title=self.titles.get((media.media_type, media.tmdb_id)),
+        )
+
+    def _notify_available(self, request: RequestRecord) -> None:
+        """MEDIA_AVAILABLE for one request; none for TV where the product sends none (Overseerr)."""
+        if request.media_type == "tv" and not self.webhook.webhook_traits.tv_available:
+            return
+        self._notify("MEDIA_AVAILABLE", request)
+
+    @staticmethod
+    def _arrived(media: MediaRecord, key4k: bool, request: RequestRecord) -> bool:
+        """Did a completed request complete because its media (or all its seasons) arrived,
+        rather than left the library (DELETED)?"""
+        if media.status_of(key4k) == MEDIA_AVAILABLE:
+            return True
+        rows = [media.season(s.season_number) for s in request.seasons]
+        return bool(rows) and all(
+            row is not None and (row.status4k if key4k else row.status) == MEDIA_AVAILABLE for row in rows
+        )
+
+    def configure_webhook(
+        self,
+        url: str,
+        *,
+        auth_header: str | None = None,
+        types: int = MEDIA_EVENT_TYPES,
+        enabled: bool = True,
+    ) -> None:
+        """Configure the webhook agent as an admin would on the settings page (the default
+        template, UI-encoded): every later transition of an enabled type POSTs to ``url``."""
+        with self._lock:
+            self.webhook.configure(url, auth_header=auth_header, types=types, enabled=enabled)
+
+    @property
+    def webhook_faults(self) -> WebhookFaults:
+        """The fault switches of event deliveries: ``drop_next(n)``, ``delay(seconds)``,
+        ``duplicate_next(n)``, ``reorder_next(n)``, ``release()``, ``reset()``."""
+        return self.webhook.sender.faults
+
+    @property
+    def webhook_deliveries(self) -> list[WebhookDelivery]:
+        """Every webhook POST attempted so far, in the order it left (``/test`` ones included)."""
+        with self.webhook.sender.condition:
+            return list(self.webhook.sender.deliveries)
+
+    @property
+    def webhook_errors(self) -> list[str]:
+        """The agent's error lines of the server log (broken template, refused, 500, hang-up)."""
+        with self.webhook.sender.condition:
+            return list(self.webhook.sender.errors)
+
+    def wait_for_deliveries(self, timeout: float = 5.0) -> list[WebhookDelivery]:
+        """Wait until no webhook delivery is queued, held or waiting for its answer; returns
+        :attr:`webhook_deliveries`. Raises ``TimeoutError`` naming what is still pending."""
+        return self.webhook.sender.wait(timeout)
 
     def _deleted(self) -> tuple[int, ...]:
         """The DELETED status of this version, as a tuple to splice into status sets."""

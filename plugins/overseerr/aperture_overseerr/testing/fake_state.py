@@ -55,9 +55,28 @@ class TitleRecord:
     specials: bool = False  # TMDB also lists a season 0
     tvdb_id: int | None = None
     imdb_id: str | None = None
+    #: TMDB's ``overview``, ``release_date`` (TV: ``first_air_date``) and ``poster_path``; None
+    #: gives the made-up defaults of :meth:`tmdb_overview`, :meth:`tmdb_date`, :meth:`tmdb_poster`
+    overview: str | None = None
+    date: str | None = None
+    poster_path: str | None = None
 
     def season_numbers(self) -> list[int]:
         return ([0] if self.specials else []) + list(range(1, self.seasons + 1))
+
+    def tmdb_overview(self) -> str:
+        if self.overview is not None:
+            return self.overview
+        return f"{self.title}: a title of the fake TMDB catalogue."
+
+    def tmdb_date(self) -> str:
+        """``releaseDate`` of a movie, ``firstAirDate`` of a show (``YYYY-MM-DD``)."""
+        if self.date is not None:
+            return self.date
+        return "2000-01-01" if self.media_type == "movie" else "2001-01-01"
+
+    def tmdb_poster(self) -> str:
+        return self.poster_path if self.poster_path is not None else f"/fake-poster-{self.tmdb_id}.jpg"
 
 
 @dataclass

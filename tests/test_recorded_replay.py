@@ -22,10 +22,13 @@ moment the request was recorded, and compares:
   answer to the same request breaks it too (``openapi_validation``, notes §13).
 
 Differences that remain are listed in :data:`KNOWN_DIFFERENCES`, each with its reason. The test
-fails on a difference that is not listed and on a listed one that no longer occurs. Calls of the
-webhook agent are not replayed (:data:`NOT_REPLAYED`: issue 14). The webhook run's *arr settings
-calls put the server in a state ("a Radarr on a closed port") that the replay sets up through
-the fake's switches instead (:func:`drive_arr_settings`).
+fails on a difference that is not listed and on a listed one that no longer occurs. The calls of
+the webhook agent are replayed too, with real receivers standing in for the recorder's
+(``recorded_webhooks``: a receiver answering 200 or 500, one that never answers, a closed port;
+the recorded URLs are pointed at them and the answers name the recorded ports again); the
+deliveries themselves are compared by ``test_fake_webhook_replay.py``. The webhook run's *arr
+settings calls put the server in a state ("a Radarr on a closed port") that the replay sets up
+through the fake's switches instead (:func:`drive_arr_settings`).
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ import fnmatch
 import http.client
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -47,6 +50,7 @@ from aperture_overseerr.testing import FakeSeerr
 from aperture_overseerr.testing.fake_flavours import FLAVOURS, USER_JELLYFIN, USER_LOCAL, USER_PLEX, Flavour
 
 from .openapi_validation import exchange_problems
+from .recorded_webhooks import webhook_run
 
 RECORDED = Path(__file__).parents[1].parent / "shared" / "reference" / "recorded"
 API_KEY = "<API-KEY>"  # the recordings' placeholder, used as the fake's key
@@ -138,6 +142,15 @@ SHOWS = {
     60059: ("Better Call Saul", 273181, 2),  # overseerr seq 78: "all" requests seasons 0, 1, 2
 }
 GENERATED_MOVIES = range(100000, 101000)
+#: The recordings' fake TMDB (README): every movie released 1999-03-31, overviews "Overview of
+#: <title>.", posters ``/poster<id>.jpg``; the shows' first air date as the TV answers show it.
+#: The webhook bodies carry them (``subject`` year, ``message``, ``image``).
+MOVIE_DATE = "1999-03-31"
+SHOW_DATE = "2011-04-17"
+
+
+def tmdb_facts(tmdb_id: int, title: str, date: str) -> dict[str, str]:
+    return {"overview": f"Overview of {title}.", "date": date, "poster_path": f"/poster{tmdb_id}.jpg"}
 
 
 def _readme_table(readme: str, heading: str) -> list[list[str]]:
@@ -206,12 +219,18 @@ def seeded_fake(flavour: Flavour, version: str, moment: list[datetime]) -> FakeS
             kwargs.update(movie_quota_limit=user.movie_quota[0], movie_quota_days=user.movie_quota[1])
         made_id = fake.add_user(**kwargs)
         assert made_id == user.id, f"seed user {user.name} got id {made_id}, not {user.id}"
-    for tmdb_id, title in MOVIES.items():
-        fake.add_title("movie", tmdb_id, title)
-    for number in GENERATED_MOVIES:
-        fake.add_title("movie", number, f"Generated Movie {number}")
+    for tmdb_id, title in [*MOVIES.items(), *((n, f"Generated Movie {n}") for n in GENERATED_MOVIES)]:
+        fake.add_title("movie", tmdb_id, title, **tmdb_facts(tmdb_id, title, MOVIE_DATE))
     for tmdb_id, (title, tvdb_id, seasons) in SHOWS.items():
-        fake.add_title("tv", tmdb_id, title, seasons=seasons, tvdb_id=tvdb_id, specials=True)
+        fake.add_title(
+            "tv",
+            tmdb_id,
+            title,
+            seasons=seasons,
+            tvdb_id=tvdb_id,
+            specials=True,
+            **tmdb_facts(tmdb_id, title, SHOW_DATE),
+        )
     for media in SEED_MEDIA:
         made_id = fake.add_media(
             media.media_type,  # type: ignore[arg-type]
@@ -236,12 +255,9 @@ def _parse(stamp: str) -> datetime:
     return datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
 
 
-#: Calls of the recordings that are not replayed, by path pattern, with the reason.
-NOT_REPLAYED = {
-    "/api/v1/settings/notifications/webhook*": (
-        "the webhook agent (settings, /test, deliveries) is issue 14's work; the fake has no such routes"
-    ),
-}
+#: Calls of the recordings that are not replayed, by path pattern, with the reason (none left:
+#: the webhook agent's calls are replayed since the fake has the agent, issue 14).
+NOT_REPLAYED: dict[str, str] = {}
 
 
 @dataclass(frozen=True)
@@ -252,8 +268,15 @@ class Answer:
     raw: bytes = b""
 
 
-def send(base_url: str, request: dict[str, Any], *, timeout: float) -> Answer:
-    """One recorded request, exactly as recorded (method, raw path, headers, JSON body)."""
+def send(
+    base_url: str,
+    request: dict[str, Any],
+    *,
+    timeout: float,
+    restore: Callable[[bytes], bytes] | None = None,
+) -> Answer:
+    """One recorded request, exactly as recorded (method, raw path, headers, JSON body);
+    ``restore`` rewrites the raw answer before it is parsed (the receivers' ports)."""
     host, port = base_url.removeprefix("http://").split(":")
     connection = http.client.HTTPConnection(host, int(port), timeout=timeout)
     headers = dict(request.get("headers") or {})
@@ -261,6 +284,8 @@ def send(base_url: str, request: dict[str, Any], *, timeout: float) -> Answer:
         connection.request(request["method"], request["path"], body=_request_body(request), headers=headers)
         response = connection.getresponse()
         raw = response.read()
+        if restore is not None:
+            raw = restore(raw)
     except TimeoutError:
         return Answer(None, None, None)
     finally:
@@ -359,39 +384,64 @@ def _short(value: Any) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
-def replay(folder: Path, file: str) -> list[Difference]:
-    """Replay one recorded file against a freshly seeded fake; every difference found."""
+@dataclass(frozen=True)
+class Step:
+    """One replayed exchange: the record, the fake's answer (None for the *arr settings calls,
+    which the replay sets through switches), and the webhook POSTs the exchange caused
+    (``(recorded receiver port, Received)`` in order of arrival)."""
+
+    record: dict[str, Any]
+    answer: Answer | None
+    deliveries: list[tuple[int, Any]]
+
+
+def drive(folder: Path, file: str) -> Iterator[Step]:
+    """Send one recorded file to a freshly seeded fake, with the webhook run's receivers up
+    (``recorded_webhooks``: the recorded URLs point at them, the answers name the recorded
+    ports again); after each exchange every delivery it caused has been answered."""
     flavour, version = flavour_of(folder)
     moment = [seed_moment(folder)]
     fake = seeded_fake(flavour, version, moment)
-    found: list[Difference] = []
-    with fake.serve() as base_url:
+    with webhook_run(folder) as run, fake.serve() as base_url:
         for record in _records(folder / file):
             request, expected = record["request"], record["response"]
             if not_replayed(request):
                 continue
             moment[0] = _parse(record["recorded_at"])
+            run.before(record["seq"])
             if drive_arr_settings(fake, request):
+                yield Step(record, None, run.after(fake))
                 continue
-            answer = send(base_url, request, timeout=NO_ANSWER_TIMEOUT if expected["status"] is None else 10)
-            problems: list[tuple[str, str]] = []
-            if answer.status != expected["status"]:
-                problems.append(("status", f"{answer.status}, recorded {expected['status']}"))
-            elif expected["status"] is not None:
-                if answer.content_type != expected.get("content_type"):
-                    problems.append(
-                        ("content_type", f"{answer.content_type}, recorded {expected.get('content_type')}")
-                    )
-                tmdb = bool(_TMDB_ROUTES.match(request["path"]))
-                cut = {
-                    item["path"].removeprefix("response."): item["original_length"]
-                    for item in record.get("truncated_lists", [])
-                }
-                compare(expected.get("body"), answer.body, "body", tmdb=tmdb, out=problems, truncated=cut)
-                problems.extend(("openapi", problem) for problem in _openapi_news(flavour, record, answer))
-            found.extend(
-                Difference(folder.name, file, record["seq"], path, detail) for path, detail in problems
-            )
+            timeout = NO_ANSWER_TIMEOUT if expected["status"] is None else 10
+            answer = send(base_url, run.outgoing(request), timeout=timeout, restore=run.restore)
+            yield Step(record, answer, run.after(fake))
+
+
+def replay(folder: Path, file: str) -> list[Difference]:
+    """Replay one recorded file against a freshly seeded fake; every difference found."""
+    flavour, _ = flavour_of(folder)
+    found: list[Difference] = []
+    for step in drive(folder, file):
+        record, answer = step.record, step.answer
+        if answer is None:
+            continue
+        request, expected = record["request"], record["response"]
+        problems: list[tuple[str, str]] = []
+        if answer.status != expected["status"]:
+            problems.append(("status", f"{answer.status}, recorded {expected['status']}"))
+        elif expected["status"] is not None:
+            if answer.content_type != expected.get("content_type"):
+                problems.append(
+                    ("content_type", f"{answer.content_type}, recorded {expected.get('content_type')}")
+                )
+            tmdb = bool(_TMDB_ROUTES.match(request["path"]))
+            cut = {
+                item["path"].removeprefix("response."): item["original_length"]
+                for item in record.get("truncated_lists", [])
+            }
+            compare(expected.get("body"), answer.body, "body", tmdb=tmdb, out=problems, truncated=cut)
+            problems.extend(("openapi", problem) for problem in _openapi_news(flavour, record, answer))
+        found.extend(Difference(folder.name, file, record["seq"], path, detail) for path, detail in problems)
     return found
 
 

@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Literal
 
@@ -27,6 +27,7 @@ class Received:
     headers: list[tuple[str, str]]
     body: bytes
     answered: int | None  # None: the receiver never answered
+    at: float = field(default_factory=time.monotonic)  # when the request had been read
 
 
 class Receiver:

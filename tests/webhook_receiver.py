@@ -27,6 +27,7 @@ class Received:
     headers: list[tuple[str, str]]
     body: bytes
     answered: int | None  # None: the receiver never answered
+    port: int = 0  # the receiver's port
     at: float = field(default_factory=time.monotonic)  # when the request had been read
 
 
@@ -68,7 +69,9 @@ def running_receiver(mode: Mode = "ok") -> Iterator[Receiver]:
             body = self.rfile.read(length)
             mode = receiver.mode
             answered = {"ok": 200, "fail": 500}.get(mode)
-            receiver.record(Received(self.requestline, list(self.headers.items()), body, answered))
+            receiver.record(
+                Received(self.requestline, list(self.headers.items()), body, answered, receiver.port)
+            )
             if mode == "hang":
                 time.sleep(receiver.hang_seconds)
                 self.close_connection = True

@@ -315,15 +315,197 @@ def test_the_test_notification_is_synchronous(flavour: str) -> None:
 
 @pytest.mark.parametrize("flavour", FLAVOURS)
 def test_a_test_waiting_on_a_hung_receiver_does_not_block_the_server(flavour: str) -> None:
+    """While ``/test`` waits for a receiver that never answers, other calls are served: the
+    GET is answered before the receiver gives up (it closes the connection after 1.5 s)."""
     with running_receiver("hang") as receiver, served(flavour) as (_fake, http, _users):
-        receiver.hang_seconds = 1.0
+        receiver.hang_seconds = 1.5
         results: list[httpx.Response] = []
         thread = threading.Thread(
             target=lambda: results.append(http.post(f"{HOOK}/test", json=ui_body(receiver.url)))
         )
         thread.start()
-        receiver.wait_for(1)
-        assert http.get("/api/v1/settings/notifications/webhook").status_code == 200  # not blocked
-        assert not results
+        (hung,) = receiver.wait_for(1)
+        assert http.get(HOOK).status_code == 200
+        answered_at = time.monotonic()
         thread.join(10)
+    assert answered_at < hung.at + receiver.hang_seconds
     assert results[0].status_code == 500
+
+
+# ---------------------------------------------------------------------- the jsonPayload traps
+OBJECT_REFUSED = {
+    "message": "request.body.options.jsonPayload should be string",
+    "errors": [
+        {
+            "path": ".body.options.jsonPayload",
+            "message": "should be string",
+            "errorCode": "type.openapi.validation",
+        }
+    ],
+}
+
+
+@pytest.mark.parametrize("flavour", FLAVOURS)
+def test_a_template_object_is_refused_and_changes_nothing(flavour: str) -> None:
+    with running_receiver() as receiver, served(flavour) as (_fake, http, _users):
+        http.post(HOOK, json=ui_body(receiver.url))
+        before = http.get(HOOK).json()
+        saved = http.post(HOOK, json=ui_body(receiver.url, payload=DEFAULT_TEMPLATE, types=2))
+        tested = http.post(f"{HOOK}/test", json=ui_body(receiver.url, payload=DEFAULT_TEMPLATE))
+        after = http.get(HOOK).json()
+    assert saved.status_code == 400 and saved.json() == OBJECT_REFUSED
+    assert tested.status_code == 400 and tested.json() == OBJECT_REFUSED
+    assert after == before and not receiver.received
+
+
+@pytest.mark.parametrize("flavour", FLAVOURS)
+def test_the_text_encoded_once_is_accepted_but_breaks_every_notification(flavour: str) -> None:
+    with running_receiver() as receiver, served(flavour) as (fake, http, users):
+        once = ui_body(receiver.url, payload=DEFAULT_TEMPLATE_TEXT)
+        saved = http.post(HOOK, json=once)
+        shown = http.get(HOOK).json()["options"]["jsonPayload"]
+        tested = http.post(f"{HOOK}/test", json=once)
+        created = request_as(http, users["alice"], mediaType="movie", mediaId=680)
+        fake.wait_for_deliveries(5)
+        nothing_sent = list(receiver.received)
+        errors = fake.webhook_errors
+        http.post(HOOK, json=ui_body(receiver.url))  # the UI encoding again fixes it
+        request_as(http, users["alice"], mediaType="movie", mediaId=550)
+        fake.wait_for_deliveries(5)
+    assert saved.status_code == 200
+    assert shown == DEFAULT_TEMPLATE  # an object now, not the text
+    assert tested.status_code == 500 and tested.json() == {"message": "Failed to send webhook notification."}
+    assert created.status_code == 201 and nothing_sent == []
+    v8 = (
+        "Unexpected token o in JSON at position 1"
+        if flavour == "overseerr"
+        else '"[object Object]" is not valid JSON'
+    )
+    assert len(errors) == 2 and all(v8 in line for line in errors)
+    assert [json.loads(r.body)["subject"] for r in receiver.received] == ["Fight Club (2000)"]
+
+
+@pytest.mark.parametrize("flavour", FLAVOURS)
+def test_a_payload_that_is_no_json_is_refused_with_the_parse_error(flavour: str) -> None:
+    with served(flavour) as (_fake, http, _users):
+        answer = http.post(HOOK, json=ui_body("http://127.0.0.1:9/hook", payload="{not json"))
+        missing = http.post(HOOK, json={"enabled": True, "types": 2, "options": {"webhookUrl": "http://x/"}})
+        settings = http.get(HOOK).json()
+    assert answer.status_code == 500 and "JSON at position 1" in answer.json()["message"]
+    undefined = (
+        "Unexpected token u in JSON at position 0"
+        if flavour == "overseerr"
+        else '"undefined" is not valid JSON'
+    )
+    assert missing.status_code == 500 and missing.json() == {"message": undefined}
+    assert settings["enabled"] is False
+
+
+@pytest.mark.parametrize("flavour", FLAVOURS)
+def test_a_custom_template_is_filled_as_the_agent_fills_it(flavour: str) -> None:
+    """Each placeholder replaced at its first occurrence per string, ``$&`` expanded as
+    ``String.replace`` does, non-string values kept, integer-like keys first, ``{{media}}``
+    renamed, unknown placeholders left."""
+    template = (
+        '{"title": "{{subject}} | {{subject}}", "7": "{{media_tmdbid}}", "n": 5, "flag": true,'
+        ' "list": ["{{event}}", {"who": "{{requestedBy_email}}"}], "{{media}}": {"s": "{{media_status}}"},'
+        ' "other": "{{nope}}", "3": "x"}'
+    )
+    with running_receiver() as receiver, served(flavour) as (fake, http, users):
+        fake.add_title("movie", 13, "Cost $& Co", date="1994-07-06")
+        http.post(HOOK, json=ui_body(receiver.url, payload=json.dumps(template)))
+        request_as(http, users["alice"], mediaType="movie", mediaId=13)
+        fake.wait_for_deliveries(5)
+    (item,) = receiver.received
+    assert item.body.decode() == (
+        '{"3":"x","7":"13","title":"Cost {{subject}} Co (1994) | {{subject}}","n":5,"flag":true,'
+        '"list":["New Movie Request",{"who":"alice@example.invalid"}],"other":"{{nope}}",'
+        '"media":{"s":"PENDING"}}'
+    )
+
+
+@pytest.mark.parametrize("flavour", FLAVOURS)
+def test_no_authorization_header_without_an_auth_header(flavour: str) -> None:
+    with running_receiver() as receiver, served(flavour) as (fake, http, users):
+        http.post(HOOK, json=ui_body(receiver.url, auth=None))
+        request_as(http, users["alice"], mediaType="movie", mediaId=680)
+        fake.wait_for_deliveries(5)
+    (item,) = receiver.received
+    assert "Authorization" not in dict(item.headers)
+
+
+# ---------------------------------------------------------------------- fault switches
+def two_transitions(http: httpx.Client, users: dict[str, int]) -> None:
+    created = request_as(http, users["alice"], mediaType="movie", mediaId=680).json()
+    http.post(f"/api/v1/request/{created['id']}/approve")
+
+
+def types_received(receiver: Receiver) -> list[str]:
+    return [json.loads(r.body)["notification_type"] for r in receiver.received]
+
+
+@pytest.mark.parametrize("flavour", FLAVOURS)
+def test_drop_next_loses_deliveries(flavour: str) -> None:
+    with running_receiver() as receiver, served(flavour) as (fake, http, users):
+        fake.configure_webhook(receiver.url, auth_header=SECRET)
+        fake.webhook_faults.drop_next(1)
+        two_transitions(http, users)
+        fake.wait_for_deliveries(5)
+    assert types_received(receiver) == ["MEDIA_APPROVED"]
+    assert [d.notification_type for d in fake.webhook_faults.dropped] == ["MEDIA_PENDING"]
+    assert [d.notification_type for d in fake.webhook_deliveries] == ["MEDIA_APPROVED"]
+
+
+@pytest.mark.parametrize("flavour", FLAVOURS)
+def test_delay_holds_deliveries_back_without_blocking_the_api(flavour: str) -> None:
+    with running_receiver() as receiver, served(flavour) as (fake, http, users):
+        fake.configure_webhook(receiver.url)
+        fake.webhook_faults.delay(0.6)
+        started = time.monotonic()
+        answer = request_as(http, users["alice"], mediaType="movie", mediaId=680)
+        answered_at = time.monotonic()
+        assert answer.status_code == 201
+        assert not receiver.received or receiver.received[0].at - started >= 0.6
+        fake.wait_for_deliveries(5)
+    (item,) = receiver.received
+    assert item.at - started >= 0.6 and answered_at < item.at
+    assert fake.webhook_deliveries[0].fault == "delayed"
+
+
+@pytest.mark.parametrize("flavour", FLAVOURS)
+def test_duplicate_next_sends_the_same_bytes_twice(flavour: str) -> None:
+    with running_receiver() as receiver, served(flavour) as (fake, http, users):
+        fake.configure_webhook(receiver.url, auth_header=SECRET)
+        fake.webhook_faults.duplicate_next(1)
+        two_transitions(http, users)
+        fake.wait_for_deliveries(5)
+    assert types_received(receiver) == ["MEDIA_PENDING", "MEDIA_PENDING", "MEDIA_APPROVED"]
+    first, second, _ = receiver.received
+    assert first.body == second.body and first.headers == second.headers
+    assert [d.fault for d in fake.webhook_deliveries] == [None, "duplicate", None]
+
+
+@pytest.mark.parametrize("flavour", FLAVOURS)
+def test_reorder_next_sends_them_the_other_way_round(flavour: str) -> None:
+    with running_receiver() as receiver, served(flavour) as (fake, http, users):
+        fake.configure_webhook(receiver.url)
+        fake.webhook_faults.reorder_next(2)
+        two_transitions(http, users)
+        fake.wait_for_deliveries(5)
+        assert types_received(receiver) == ["MEDIA_APPROVED", "MEDIA_PENDING"]
+        fake.webhook_faults.reorder_next(3)
+        request_as(http, users["alice"], mediaType="movie", mediaId=550)
+        with pytest.raises(TimeoutError, match="1 held by reorder_next"):
+            fake.wait_for_deliveries(0.2)
+        assert len(receiver.received) == 2
+        fake.webhook_faults.release()
+        fake.wait_for_deliveries(5)
+    assert types_received(receiver) == ["MEDIA_APPROVED", "MEDIA_PENDING", "MEDIA_PENDING"]
+
+
+@pytest.mark.parametrize("flavour", FLAVOURS)
+def test_the_faults_spare_the_test_notification(flavour: str) -> None:
+    with running_receiver() as receiver, served(flavour) as (fake, http, _users):
+        fake.webhook_faults.drop_next(5)
+        answer = http.post(f"{HOOK}/test", json=ui_body(receiver.url))
+    assert answer.status_code == 204 and types_received(receiver) == ["TEST_NOTIFICATION"]

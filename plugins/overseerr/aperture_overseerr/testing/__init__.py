@@ -23,14 +23,41 @@ CLI demo can start it::
     with fake.serve() as base_url:          # real HTTP on 127.0.0.1
         ...
 
-Modules, each importing only the ones before it: ``fake_flavours`` (the per-flavour and
-per-version traits, constants), ``fake_state`` (records), ``fake_protocol`` (what the HTTP layer
-needs of the server), ``fake_json`` (the entities' JSON, per context), ``fake_routes`` (HTTP
-surface, validator traps, authentication), ``fake_seerr`` (the class, state rules, transports).
+The Webhook notification agent (notes §11, the recorded deliveries of each product): the
+settings routes (``GET``/``POST /settings/notifications/webhook``, ``…/test``; admin only) with
+their ``jsonPayload`` traps (base64 stored form, an object refused with 400, the text encoded once
+accepted but every notification then failing), and on each request transition one POST to the
+configured URL with the ``Authorization`` header verbatim, each product's headers (``User-Agent``,
+``Connection``) and the template filled as the real agent fills it: MEDIA_PENDING or
+MEDIA_AUTO_APPROVED when a request is created, MEDIA_APPROVED / MEDIA_DECLINED, MEDIA_FAILED when
+the push to an unreachable Radarr/Sonarr fails (after MEDIA_APPROVED or MEDIA_AUTO_APPROVED),
+MEDIA_AVAILABLE per approved request when its media arrives (not for shows on Overseerr), the
+``types`` bitmask respected; ``media.status`` is the status before the transition's effects
+(still PENDING for an approval), as recorded. Event deliveries are fire-and-forget (a background
+thread, no retry, no timeout); ``/test`` waits and answers 204 or 500. For tests::
 
-Approximations, by design: TMDB data is a tiny made-up catalogue; only the routes a request
-client uses exist (others answer the validator's 404/405), so there is no webhook agent and no
-*arr settings API (``radarr``/``sonarr``/``arr_unreachable`` switches stand for them); a
+    fake.configure_webhook("http://127.0.0.1:8765/webhooks/jellyseerr", auth_header="Bearer s3cret")
+    fake.approve(request_id)                  # or any API call that makes a transition
+    deliveries = fake.wait_for_deliveries(5)  # WebhookDelivery: url, headers, body, status, ...
+    fake.webhook_faults.drop_next(1)          # also delay(s), duplicate_next(n), reorder_next(n)
+
+Modules, each importing only the ones before it: ``fake_flavours`` (the per-flavour and
+per-version traits, constants), ``fake_state`` (records), ``fake_webhook_template`` (the
+template filled as JavaScript fills it), ``fake_webhook_sender`` (delivery, fault switches),
+``fake_webhook`` (the agent: settings, payloads), ``fake_protocol`` (what the HTTP layer needs of
+the server), ``fake_json`` (the entities' JSON, per context), ``fake_routes`` (HTTP surface,
+validator traps, authentication), ``fake_seerr`` (the class, state rules, transports).
+
+Approximations, by design: TMDB data is a tiny made-up catalogue (``add_title`` takes the
+overview, date and poster the webhook bodies show); only the routes a request client uses exist
+(others answer the validator's 404/405), so there is no *arr settings API
+(``radarr``/``sonarr``/``arr_unreachable`` switches stand for them) and no issues (their webhook
+types are never sent); of the webhook agent: the auto-approved request whose Radarr push fails
+sends MEDIA_AUTO_APPROVED + MEDIA_FAILED everywhere (Seerr 3.1.0 once sent MEDIA_DECLINED +
+MEDIA_FAILED, a race), the next delivery waits for the previous one's answer up to 0.5 s (so they
+arrive in order), ``supportVariables`` fills nothing in the URL, V8's ``JSON.parse`` messages are
+exact only for the recorded cases, and on Overseerr 1.34 / Jellyseerr < 2.6 a movie's arrival
+notifies its approved requests only (no COMPLETED there; the recorded case); a
 version other than the recorded one changes only the traits ``RELEASE_RULES`` lists (each with
 its source) and whether ``updatedAt`` moves: every shape, text and effect only a recording shows
 stays the recorded version's (Jellyseerr < 2.6 keeps 2.7.3's user fields and ``/blacklist``
@@ -59,9 +86,13 @@ from .fake_state import (
     TitleRecord,
     UserRecord,
 )
+from .fake_webhook import MEDIA_EVENT_TYPES, NOTIFICATION_TYPES
+from .fake_webhook_sender import WebhookDelivery, WebhookFaults
 
 __all__ = [
     "FLAVOURS",
+    "MEDIA_EVENT_TYPES",
+    "NOTIFICATION_TYPES",
     "BlocklistRecord",
     "FakeSeerr",
     "Flavour",
@@ -72,5 +103,7 @@ __all__ = [
     "SeasonRecord",
     "TitleRecord",
     "UserRecord",
+    "WebhookDelivery",
+    "WebhookFaults",
     "flavour_traits",
 ]

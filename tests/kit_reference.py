@@ -1,12 +1,13 @@
 """Sources for the conformance kit's own tests (tests/test_conformance_kit.py), written into a
 pytester directory and run by a pytest of their own.
 
-* :data:`REFERENCE_PROVIDER` – a provider that keeps every promise: titles and requests in
-  memory (the module is its own "server state"), reachability and the token checked on every
-  call with one HTTP GET to a tiny server, its own timeout, ``Capability`` for each operation.
+* :data:`REFERENCE_PROVIDER` – a provider that keeps every promise: titles, requests and the
+  server's webhook set-up in memory (the module is its own "server state"), reachability and
+  the token checked on every call with one HTTP GET to a tiny server, its own timeout,
+  ``Capability`` for each operation, push in a JSON format of its own.
 * :data:`REFERENCE_CONTRACT` – the kit's suite for it, with every optional input supplied and
   ``require_every_check`` on: the server (:data:`TOKEN_SERVER`), ``settings_for_url``, a
-  request counter, a refusal, ``change_request``.
+  request counter, a refusal, ``change_request``, ``push_examples``, ``push_elsewhere``.
 * :data:`BROKEN_SHELF` – the README's shelf with three bugs: answers in the wrong order, a
   ``KeyError`` for a user it does not know, its token in a log line.
 """
@@ -48,6 +49,7 @@ REFERENCE_PROVIDER = '''
 """A provider that keeps every promise of the contract."""
 
 import asyncio
+import json
 import logging
 from urllib.parse import urlsplit
 
@@ -61,7 +63,9 @@ from aperture_hookspecs import (
     Capability,
     ConnectionProblem,
     ConnectionReport,
+    ForeignWebhookError,
     InvalidAPIKeyError,
+    InvalidPushError,
     MediaRef,
     MediaType,
     PermissionDeniedError,
@@ -76,16 +80,29 @@ from aperture_hookspecs import (
     UserNotMappedError,
     hookimpl,
 )
+from aperture_hookspecs.push import PushAction, PushKind, PushNotice, PushOutcome, PushSetup
 
 log = logging.getLogger(__name__)
 NAME = "reference"
 LIBRARY = {MediaRef.parse("movie:603"): RequestState.AVAILABLE}
 ACCOUNTS = {"alice": "1", "bob": "2"}  # bob may request movies only
 REQUESTS = {}  # request id -> {"id", "item", "user", "state"}
+WEBHOOK = {"enabled": False, "url": None, "authorization": None}  # the server's one push set-up
+PUSHED = {}  # title -> state, as pushes told it (lookups show it)
+EVENTS = {
+    "request_pending": RequestState.PENDING,
+    "request_approved": RequestState.APPROVED,
+    "request_declined": RequestState.DECLINED,
+    "request_available": RequestState.AVAILABLE,
+}
 
 
 def approve(request_id):
     REQUESTS[request_id]["state"] = RequestState.APPROVED
+
+
+def push_elsewhere(url):
+    WEBHOOK.update(enabled=True, url=url, authorization="Bearer another-receiver")
 
 
 @hookimpl
@@ -94,7 +111,13 @@ def aperture_provider_info():
         name=NAME,
         title="Reference",
         version="1.0.0",
-        capabilities={Capability.LOOKUP, Capability.REQUEST, Capability.POLL, Capability.USER_MAPPING},
+        capabilities={
+            Capability.LOOKUP,
+            Capability.REQUEST,
+            Capability.POLL,
+            Capability.USER_MAPPING,
+            Capability.PUSH,
+        },
     )
 
 
@@ -145,7 +168,7 @@ def availability(item, user, account):
     filed = next((r for r in REQUESTS.values() if r["item"] == item), None)
     if filed is not None:
         return Availability(item, filed["state"], request_id=filed["id"])
-    state = LIBRARY.get(item, RequestState.REQUESTABLE)
+    state = PUSHED.get(item) or LIBRARY.get(item, RequestState.REQUESTABLE)
     if state is not RequestState.REQUESTABLE:
         return Availability(item, state)
     if user is None:
@@ -222,6 +245,69 @@ async def aperture_map_users(context, users):
                 AccountMapping(user, account_id=account, account_name=user.name, method="username")
             )
     return mappings
+
+
+@hookimpl
+def aperture_parse_push(context, delivery):
+    try:
+        body = json.loads(delivery.body)
+    except (ValueError, RecursionError) as error:
+        raise InvalidPushError(f"the body is not JSON: {type(error).__name__}") from None
+    if not isinstance(body, dict):
+        raise InvalidPushError(f"the body is JSON {type(body).__name__}, not an object")
+    event = body.get("event")
+    if not isinstance(event, str):
+        raise InvalidPushError(f"event is not a string: {event!r}")
+    if event == "test":
+        return PushNotice(PushKind.TEST, notification=event)
+    if event not in EVENTS:
+        return PushNotice(PushKind.IGNORED, notification=event)
+    request_id, item = body.get("request_id"), body.get("item")
+    if request_id is not None and not (isinstance(request_id, str) and request_id):
+        raise InvalidPushError(f"request_id is not a request id: {request_id!r}")
+    try:
+        item = None if item is None else MediaRef.parse(item)
+    except (TypeError, ValueError) as error:
+        raise InvalidPushError(f"item is not a title: {error}") from None
+    if item is None and request_id is None:
+        raise InvalidPushError(f"{event} names neither a title nor a request")
+    state = EVENTS[event]
+    return PushNotice(PushKind.STATUS, notification=event, item=item, request_id=request_id, state=state)
+
+
+@hookimpl
+async def aperture_apply_push(context, notice, requests):
+    if notice.item is not None:
+        PUSHED[notice.item] = notice.state
+    updates = [
+        StatusUpdate(tracked.request_id, notice.state)
+        for tracked in requests
+        if tracked.request_id == notice.request_id
+        or (notice.request_id is None and tracked.item == notice.item)
+    ]
+    titles = () if notice.item is None else (Availability(notice.item, notice.state),)
+    return PushOutcome(updates=tuple(updates), titles=titles)
+
+
+def webhook_setup(target):
+    ours = WEBHOOK["url"] == target.url and WEBHOOK["authorization"] == target.authorization
+    where = WEBHOOK["url"] or "nowhere"
+    message = f"pushes to {where}" if WEBHOOK["enabled"] else "push is off"
+    return PushSetup(WEBHOOK["enabled"], WEBHOOK["url"], ours, events=tuple(EVENTS), message=message)
+
+
+@hookimpl
+async def aperture_push_setup(context, action, target, replace):
+    await reach(context.settings)
+    found = webhook_setup(target)
+    if action is PushAction.INSTALL:
+        foreign = WEBHOOK["enabled"] and WEBHOOK["url"] not in (None, target.url)
+        if foreign and not replace:
+            raise ForeignWebhookError(f"the server pushes to {WEBHOOK['url']}", url=WEBHOOK["url"])
+        WEBHOOK.update(enabled=True, url=target.url, authorization=target.authorization)
+    elif action is PushAction.REMOVE and found.ours:
+        WEBHOOK.update(enabled=False)
+    return webhook_setup(target)
 '''
 
 REFERENCE_CONTRACT = '''
@@ -230,7 +316,8 @@ REFERENCE_CONTRACT = '''
 import pytest
 
 from aperture_hookspecs import ApertureUser, MediaRef
-from aperture_hookspecs.testing import ProviderContract, Refusal
+from aperture_hookspecs.push import PushKind
+from aperture_hookspecs.testing import ProviderContract, PushExample, Refusal
 from token_server import token_server
 
 ITEMS = tuple(
@@ -278,6 +365,19 @@ class ReferenceContract(ProviderContract):
     @pytest.fixture
     def change_request(self):
         return type(self).plugin.approve
+
+    @pytest.fixture
+    def push_examples(self):
+        return [
+            PushExample(b'{"event": "test"}', PushKind.TEST, "the test notification"),
+            (b'{"event": "request_approved", "request_id": "41", "item": "movie:680"}', PushKind.STATUS),
+            (b'{"event": "request_available", "item": "tv:94605"}', PushKind.STATUS),
+            (b'{"event": "issue_created", "issue_id": "3"}', PushKind.IGNORED),
+        ]
+
+    @pytest.fixture
+    def push_elsewhere(self):
+        return type(self).plugin.push_elsewhere
 '''
 
 BROKEN_SHELF = '''

@@ -81,9 +81,13 @@ def _promise(key: str) -> str:
 
 LOOKUP_RETURN = "    return [availability(item, user, account) for item in items]"
 REACH_LOOKUP = "    await reach(context.settings)\n    account = account_of(context, user)\n    return ["
-CAPABILITIES = (
-    "capabilities={Capability.LOOKUP, Capability.REQUEST, Capability.POLL, Capability.USER_MAPPING},"
-)
+CAPABILITIES = """capabilities={
+            Capability.LOOKUP,
+            Capability.REQUEST,
+            Capability.POLL,
+            Capability.USER_MAPPING,
+            Capability.PUSH,
+        },"""
 POLL_STATE = '            updates.append(StatusUpdate(tracked.request_id, filed["state"]))'
 NOT_MAPPED = 'raise UserNotMappedError(f"{user.name} has no account")'
 ACCOUNT_OF = '    return context.settings["user_map"].get(user.name) or ACCOUNTS.get(user.name)'
@@ -112,6 +116,29 @@ TASK_LEFT = """    if "poller" not in context.runtime:
         context.runtime["poller"] = asyncio.get_running_loop().create_task(asyncio.sleep(3600))
 """
 CLOSED_PORT = r"with a closed port at http://127\.0\.0\.1:\d+, "
+PARSE_PUSH = "@hookimpl\ndef aperture_parse_push(context, delivery):\n"
+NAMES_NOTHING = """    if item is None and request_id is None:
+        raise InvalidPushError(f"{event} names neither a title nor a request")
+"""
+STATUS_NOTICE = (
+    "    return PushNotice(PushKind.STATUS, notification=event, item=item, "
+    "request_id=request_id, state=state)"
+)
+STATUS_NAMING_NOTHING = (
+    '    notice = PushNotice(PushKind.STATUS, item=MediaRef.parse("movie:1"), request_id=request_id)\n'
+    '    object.__setattr__(notice, "item", item)  # bug: past the check that a STATUS names something\n'
+    "    return notice"
+)
+APPLY_UPDATES = """    updates = [
+        StatusUpdate(tracked.request_id, notice.state)
+        for tracked in requests
+        if tracked.request_id == notice.request_id
+        or (notice.request_id is None and tracked.item == notice.item)
+    ]"""
+FOREIGN = 'raise ForeignWebhookError(f"the server pushes to {WEBHOOK[\'url\']}", url=WEBHOOK["url"])'
+OURS = 'ours = WEBHOOK["url"] == target.url and WEBHOOK["authorization"] == target.authorization'
+AUTHORIZATION = r"(<the target's authorization>|<the target's authorization token>)"
+EXAMPLE_1 = re.escape("the notice of push_examples[1] (request_approved for movie:680 (request 41))")
 NOBODY = r"'aperture-kit-nobody-\w+'"
 
 BROKEN = [
@@ -158,7 +185,7 @@ BROKEN = [
     Broken(
         "submits without Capability.REQUEST",
         "test_no_operation_without_its_capability",
-        ((CAPABILITIES, "capabilities={Capability.LOOKUP, Capability.POLL, Capability.USER_MAPPING},"),),
+        ((CAPABILITIES, CAPABILITIES.replace("            Capability.REQUEST,\n", "")),),
         _promise("hook_without_capability")
         + r"aperture_submit_request is implemented without Capability.REQUEST and returned RequestResult\(",
     ),
@@ -363,6 +390,157 @@ BROKEN = [
         ((REACH_LOOKUP, TASK_LEFT + REACH_LOOKUP),),
         _promise("no_task_left")
         + r"1 task\(s\) still running after the close callbacks ran \(the example settings\): <Task pending",
+    ),
+    # -- push ----------------------------------------------------------------------------------------
+    Broken(
+        "async parse hook",
+        "test_push_parse_is_a_plain_function",
+        ((PARSE_PUSH, PARSE_PUSH.replace("def ", "async def ")),),
+        _promise("push_parse_plain")
+        + r"aperture_parse_push is async def \(aperture_parse_push\); make it a plain def",
+    ),
+    Broken(
+        "parse raising KeyError on {}",
+        "test_push_parse_answers_hostile_deliveries",
+        (('    event = body.get("event")', '    event = body["event"]'),),
+        _promise("push_parse_answer")
+        + re.escape("for an empty JSON object b'{}', aperture_parse_push raised KeyError: 'event'"),
+    ),
+    Broken(
+        "parse letting a RecursionError out",
+        "test_push_parse_answers_hostile_deliveries",
+        (("except (ValueError, RecursionError) as error:", "except ValueError as error:"),),
+        _promise("push_parse_answer")
+        + re.escape("for 64 KiB of '[' (nested too deep for json.loads), aperture_parse_push raised ")
+        + "RecursionError",
+    ),
+    Broken(
+        "STATUS naming nothing",
+        "test_push_parse_answers_hostile_deliveries",
+        ((NAMES_NOTHING, ""), (STATUS_NOTICE, STATUS_NAMING_NOTHING)),
+        _promise("push_parse_status")
+        + re.escape("for push_examples[2] without item, it answered a STATUS notice (no notification) ")
+        + "with neither item nor request_id",
+    ),
+    Broken(
+        "parse opens a socket",
+        "test_push_parse_does_no_io",
+        ((PARSE_PUSH, PARSE_PUSH + "    import socket\n\n    socket.socket().close()\n"),),
+        _promise("push_parse_no_io")
+        + re.escape("parsing push_examples[0] (the test notification), it created a socket ")
+        + re.escape("(audit event 'socket.__new__')"),
+    ),
+    Broken(
+        "an example of the wrong kind",
+        "test_push_examples_parse_to_their_kind",
+        (('    if event == "test":', '    if event == "tested":'),),
+        _promise("push_parse_examples")
+        + re.escape(
+            "push_examples[0] (the test notification) parsed to a ignored notice (test), expected test"
+        ),
+    ),
+    Broken(
+        "apply naming an untracked id",
+        "test_push_apply_for_a_request_nobody_tracks",
+        (
+            (
+                APPLY_UPDATES,
+                "    updates = [StatusUpdate(notice.request_id, notice.state)] if notice.request_id else []",
+            ),
+        ),
+        _promise("push_apply_outcome")
+        + "applying "
+        + EXAMPLE_1
+        + " with no tracked requests, it answered request 41, which is not tracked",
+    ),
+    Broken(
+        "apply answering a request the notice is not about",
+        "test_push_apply_updates_only_tracked_requests",
+        (
+            (
+                "        for tracked in requests\n        if tracked.request_id",
+                "        for tracked in requests\n        if True or tracked.request_id",
+            ),
+        ),
+        _promise("push_apply_outcome")
+        + "applying "
+        + EXAMPLE_1
+        + " with 2 tracked requests, it answered request 987654321, which the notice is not about",
+    ),
+    Broken(
+        "apply raising for an untracked request",
+        "test_push_apply_for_a_request_nobody_tracks",
+        (
+            (
+                "    return PushOutcome(updates",
+                "    if not updates:\n        raise KeyError(notice.request_id)\n"
+                "    return PushOutcome(updates",
+            ),
+        ),
+        _promise("errors") + re.escape("aperture_apply_push raised KeyError: '41'"),
+    ),
+    Broken(
+        "a pushed badge with a Request button",
+        "test_push_apply_updates_only_tracked_requests",
+        (
+            (
+                "(Availability(notice.item, notice.state),)",
+                "(Availability(notice.item, RequestState.REQUESTABLE, can_request=True),)",
+            ),
+        ),
+        _promise("push_apply_titles") + "applying .*, the badge of movie:680 has can_request=True",
+    ),
+    Broken(
+        "setup leaking the authorization in a message",
+        "test_push_install_never_overwrites_a_foreign_webhook",
+        (
+            (
+                FOREIGN,
+                FOREIGN.replace(
+                    "pushes to {WEBHOOK['url']}", "pushes to {WEBHOOK['url']}, not {target.authorization}"
+                ),
+            ),
+        ),
+        _promise("push_target_secret")
+        + 'the value of "the target\'s authorization" appeared in the error raised by '
+        + re.escape("aperture_push_setup(install): ")
+        + ".*not "
+        + AUTHORIZATION,
+    ),
+    Broken(
+        "setup logging the authorization",
+        "test_push_setup_inspect_answers_a_push_setup",
+        (
+            (
+                "    found = webhook_setup(target)\n",
+                '    found = webhook_setup(target)\n    log.info("webhook for %s", target.authorization)\n',
+            ),
+        ),
+        _promise("push_target_secret")
+        + 'the value of "the target\'s authorization" appeared in a log record \\(INFO, logger '
+        "'broken_\\d+'\\) during " + re.escape("aperture_push_setup(inspect)"),
+    ),
+    Broken(
+        "install over a foreign webhook",
+        "test_push_install_never_overwrites_a_foreign_webhook",
+        (('        foreign = WEBHOOK["enabled"] and', "        foreign = False and"),),
+        _promise("push_install_foreign")
+        + r"with the server pushing to http://127\.0\.0\.1:\d+/another-receiver, "
+        + re.escape("aperture_push_setup(install) returned PushSetup("),
+    ),
+    Broken(
+        "remove switching off a foreign webhook",
+        "test_push_install_never_overwrites_a_foreign_webhook",
+        (("    elif action is PushAction.REMOVE and found.ours:", "    elif action is PushAction.REMOVE:"),),
+        _promise("push_remove")
+        + r"REMOVE with the server pushing to http://127\.0\.0\.1:\d+/another-receiver changed its set-up",
+    ),
+    Broken(
+        "ours by the URL alone",
+        "test_push_install_with_replace_and_remove",
+        ((OURS, 'ours = WEBHOOK["url"] == target.url'),),
+        _promise("push_setup_ours")
+        + "after INSTALL, INSPECT with the same URL and another authorization answered ours=True",
     ),
 ]
 

@@ -24,7 +24,8 @@ Modules, each using only the ones before it: :mod:`.promises` (what is checked, 
 written), :mod:`.servers` (a closed port, a stalling server), :mod:`.subject` (the plugin as the
 host admits it), :mod:`.leaks` (finding secrets), :mod:`.session` (one context in one debug event
 loop, every call watched), :mod:`.supplied` (what the author supplies), the checks
-(:mod:`.checks_manifest`, :mod:`.checks_lookup`, :mod:`.checks_requests`, :mod:`.checks_calls`),
+(:mod:`.checks_manifest`, :mod:`.checks_lookup`, :mod:`.checks_requests`, :mod:`.checks_push`,
+:mod:`.checks_calls`),
 then :mod:`.suite` and :mod:`.fixtures` (pytest).
 """
 
@@ -36,7 +37,7 @@ from .promises import PROMISES, ContractSkip, ContractViolation, Promise
 from .servers import closed_port, stalling_server
 from .session import CallOutcome, ProviderSession
 from .subject import CAPABILITY_HOOKS, KitUsageError, PluginUnderTest
-from .supplied import CANARY_PREFIX, DEFAULT_ITEMS, ProviderSetup, Refusal, new_canary
+from .supplied import CANARY_PREFIX, DEFAULT_ITEMS, ProviderSetup, PushExample, Refusal, new_canary
 
 try:
     from .fixtures import (
@@ -82,6 +83,7 @@ __all__ = [
     "ProviderContract",
     "ProviderSession",
     "ProviderSetup",
+    "PushExample",
     "Refusal",
     "aperture_canary",
     "aperture_closed_port",

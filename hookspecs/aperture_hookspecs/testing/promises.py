@@ -16,11 +16,18 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from .. import errors, markers, settings, specs, types
+from .. import errors, markers, push, settings, specs, types
 
 __all__ = ["PROMISES", "ContractSkip", "ContractViolation", "Promise", "promise"]
 
-_MODULES = {"specs": specs, "types": types, "errors": errors, "settings": settings, "markers": markers}
+_MODULES = {
+    "specs": specs,
+    "types": types,
+    "errors": errors,
+    "settings": settings,
+    "markers": markers,
+    "push": push,
+}
 
 
 @dataclass(frozen=True)
@@ -294,6 +301,120 @@ _CATALOGUE = (
         "types",
         "AccountMapping",
         "``account_id`` is ``None`` when the user is not mapped; then ``problems`` say why",
+    ),
+    # -- push ----------------------------------------------------------------------------------------
+    Promise(
+        "push_parse_plain",
+        "aperture_parse_push must be a plain function: the host calls it before it answers the server "
+        "and never awaits it",
+        "specs",
+        "aperture_parse_push",
+        "so be quick, **synchronous and without I/O**",
+    ),
+    Promise(
+        "push_parse_no_io",
+        "aperture_parse_push must be quick and do no I/O (no socket, file, database, process or sleep)",
+        "specs",
+        "aperture_parse_push",
+        "so be quick, **synchronous and without I/O**",
+    ),
+    Promise(
+        "push_parse_answer",
+        "aperture_parse_push must answer a PushNotice or raise InvalidPushError, whatever the body",
+        "specs",
+        "aperture_parse_push",
+        "Raise :class:`~aperture_hookspecs.errors.InvalidPushError` for a body that is not JSON or "
+        "not the shape the server sends",
+    ),
+    Promise(
+        "push_parse_status",
+        "a STATUS notice must name the title or the request it is about",
+        "specs",
+        "aperture_parse_push",
+        "``PushKind.STATUS`` for a request or title event, with what the delivery says (the request "
+        "id, the title",
+    ),
+    Promise(
+        "push_parse_examples",
+        "aperture_parse_push must read each example delivery as a notice of its kind",
+        "specs",
+        "aperture_parse_push",
+        "``PushKind.TEST`` for the server's test notification",
+    ),
+    Promise(
+        "push_apply_outcome",
+        "aperture_apply_push must answer a PushOutcome with updates only for the tracked requests "
+        "the notice concerns, one each at most",
+        "specs",
+        "aperture_apply_push",
+        "a ``StatusUpdate`` for each of the tracked ``requests`` the notice concerns",
+    ),
+    Promise(
+        "push_apply_titles",
+        "the titles of a PushOutcome must be guest-level badges: Availability answers, never can_request",
+        "push",
+        "PushOutcome",
+        "``Availability`` for ``user=None``",
+    ),
+    Promise(
+        "push_apply_untracked",
+        "aperture_apply_push must take in a notice for a request nobody tracks without an error",
+        "specs",
+        "aperture_apply_push",
+        "A notice for a request nobody tracks still updates the title.",
+    ),
+    Promise(
+        "push_apply_twice",
+        "aperture_apply_push must take in the same notice twice without an error or other news",
+        "specs",
+        "aperture_apply_push",
+        "Deliveries may come twice, late or out of order.",
+    ),
+    Promise(
+        "push_setup_answer",
+        "aperture_push_setup must read the server's set-up and answer a PushSetup",
+        "specs",
+        "aperture_push_setup",
+        "Return the set-up as it is afterwards.",
+    ),
+    Promise(
+        "push_setup_ours",
+        "PushSetup.ours must be true only when the server pushes to the target's URL with the "
+        "target's authorization",
+        "push",
+        "PushSetup",
+        "``ours``: it sends to the target's URL with the target's authorization.",
+    ),
+    Promise(
+        "push_target_secret",
+        "the target's authorization must never appear in any answer, error, hint, repr or log line",
+        "specs",
+        "aperture_push_setup",
+        "the exact ``Authorization`` value it accepts: a secret, never log it or put it in a message",
+    ),
+    Promise(
+        "push_install_foreign",
+        "INSTALL must not overwrite a set-up that pushes to another URL unless replace is true: it "
+        "raises ForeignWebhookError and changes nothing",
+        "specs",
+        "aperture_push_setup",
+        "``INSTALL`` must not overwrite a set-up that pushes to another URL unless ``replace`` is "
+        "true: raise :class:`~aperture_hookspecs.errors.ForeignWebhookError` naming it.",
+    ),
+    Promise(
+        "push_install",
+        "INSTALL (with replace over a foreign set-up) must leave the server pushing to the target",
+        "specs",
+        "aperture_push_setup",
+        "``target`` is where the host wants pushes",
+    ),
+    Promise(
+        "push_remove",
+        "REMOVE must switch off only a set-up that pushes to the target: ours stops, a foreign one "
+        "is left as it was",
+        "specs",
+        "aperture_push_setup",
+        "``REMOVE`` switches off only a set-up that pushes to ``target``.",
     ),
     # -- every call --------------------------------------------------------------------------------
     Promise(

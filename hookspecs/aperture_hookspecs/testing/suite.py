@@ -17,7 +17,8 @@ turns on the checks that need it; without it they are skipped with a reason)::
         def settings_for_url(self): return lambda url: {"url": url, "api_key": "...", "timeout": 1}
         @pytest.fixture
         def request_counter(self, my_fake_server): return my_fake_server.count_requests
-        # provider_user, provider_items, refused_requests, change_request: see ProviderContract
+        # provider_user, provider_items, refused_requests, change_request,
+        # push_examples, push_elsewhere: see ProviderContract
 
 Fixtures are plain (synchronous) pytest fixtures: the kit runs the provider in event loops of
 its own, in asyncio debug mode, so it needs no async plugin.
@@ -32,10 +33,10 @@ from typing import Any, ClassVar
 import pytest
 
 from ..types import ApertureUser, MediaRef
-from . import checks_calls, checks_lookup, checks_manifest, checks_requests
+from . import checks_calls, checks_lookup, checks_manifest, checks_push, checks_requests
 from .promises import ContractSkip, ContractViolation
 from .subject import KitUsageError
-from .supplied import DEFAULT_ITEMS, DEFAULT_USER, ProviderSetup, Refusal
+from .supplied import DEFAULT_ITEMS, DEFAULT_USER, ProviderSetup, PushExample, Refusal
 
 __all__ = ["ProviderContract", "provider_contract"]
 
@@ -76,7 +77,9 @@ class ProviderContract:
     Fixtures to override: ``provider_settings`` (required: settings an admin would enter),
     ``provider_user`` (an Aperture user who may request), ``provider_items`` (titles to look
     up), ``settings_for_url``, ``request_counter``, ``refused_requests`` (a sequence of
-    :class:`~aperture_hookspecs.testing.Refusal`) and ``change_request`` (see
+    :class:`~aperture_hookspecs.testing.Refusal`), ``change_request``, and for a provider
+    declaring ``Capability.PUSH`` ``push_examples`` (a sequence of
+    :class:`~aperture_hookspecs.testing.PushExample`) and ``push_elsewhere`` (see
     :mod:`aperture_hookspecs.testing.supplied`).
     """
 
@@ -130,6 +133,16 @@ class ProviderContract:
         return None
 
     @pytest.fixture
+    def push_examples(self) -> Sequence[PushExample]:
+        """Deliveries the provider's server sends, each with the kind it must parse to (push)."""
+        return ()
+
+    @pytest.fixture
+    def push_elsewhere(self) -> Callable[[str], Any] | None:
+        """Makes the provider's server push to a given URL, as another receiver's set-up would (push)."""
+        return None
+
+    @pytest.fixture
     def provider_setup(
         self,
         provider_settings: Mapping[str, Any],
@@ -139,6 +152,8 @@ class ProviderContract:
         request_counter: Callable[[], int] | None,
         refused_requests: Sequence[Refusal],
         change_request: Callable[[str], Any] | None,
+        push_examples: Sequence[PushExample],
+        push_elsewhere: Callable[[str], Any] | None,
         tmp_path: Path,
     ) -> ProviderSetup:
         """Everything above, in one value the checks take."""
@@ -158,6 +173,8 @@ class ProviderContract:
             count_requests=request_counter,
             refusals=tuple(refused_requests),
             change_request=change_request,
+            push_examples=tuple(push_examples),
+            push_elsewhere=push_elsewhere,
             blocking_threshold=cls.blocking_threshold,
             stall_deadline=cls.stall_deadline,
         )
@@ -248,6 +265,38 @@ class ProviderContract:
 
     def test_map_users_one_per_user_in_order(self, provider_setup: ProviderSetup) -> None:
         self._check(checks_requests.check_map_users, provider_setup)
+
+    # -- push ------------------------------------------------------------------------------------
+
+    def test_push_parse_is_a_plain_function(self, provider_setup: ProviderSetup) -> None:
+        self._check(checks_push.check_parse_plain, provider_setup)
+
+    def test_push_parse_answers_hostile_deliveries(self, provider_setup: ProviderSetup) -> None:
+        self._check(checks_push.check_parse_hostile, provider_setup)
+
+    def test_push_parse_does_no_io(self, provider_setup: ProviderSetup) -> None:
+        self._check(checks_push.check_parse_no_io, provider_setup)
+
+    def test_push_examples_parse_to_their_kind(self, provider_setup: ProviderSetup) -> None:
+        self._check(checks_push.check_parse_examples, provider_setup)
+
+    def test_push_apply_updates_only_tracked_requests(self, provider_setup: ProviderSetup) -> None:
+        self._check(checks_push.check_apply_tracked, provider_setup)
+
+    def test_push_apply_for_a_request_nobody_tracks(self, provider_setup: ProviderSetup) -> None:
+        self._check(checks_push.check_apply_untracked, provider_setup)
+
+    def test_push_apply_twice_is_harmless(self, provider_setup: ProviderSetup) -> None:
+        self._check(checks_push.check_apply_twice, provider_setup)
+
+    def test_push_setup_inspect_answers_a_push_setup(self, provider_setup: ProviderSetup) -> None:
+        self._check(checks_push.check_setup_inspect, provider_setup)
+
+    def test_push_install_never_overwrites_a_foreign_webhook(self, provider_setup: ProviderSetup) -> None:
+        self._check(checks_push.check_setup_foreign, provider_setup)
+
+    def test_push_install_with_replace_and_remove(self, provider_setup: ProviderSetup) -> None:
+        self._check(checks_push.check_setup_install, provider_setup)
 
     # -- every call --------------------------------------------------------------------------------
 

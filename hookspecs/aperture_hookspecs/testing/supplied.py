@@ -9,6 +9,11 @@ naming what to supply, never passed silently:
 * ``count_requests`` – how many requests the author's server holds: the never-twice check;
 * ``refusals`` – requests the author's server refuses (:class:`Refusal`);
 * ``change_request`` – changes one request on the server (approves it): the polling check;
+* ``push_examples`` – deliveries the author's server sends (:class:`PushExample`), for a provider
+  declaring ``Capability.PUSH``: each must parse to a notice of its kind, and their notices are
+  the ones the kit applies (without them it applies a notice it makes itself);
+* ``push_elsewhere`` – makes the author's server push to a given URL, as another receiver's
+  set-up would: the checks that ``INSTALL`` never overwrites it and ``REMOVE`` never touches it;
 * ``user`` – an Aperture user who may request; ``items`` – the titles to look up.
 """
 
@@ -19,8 +24,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
+from ..push import PushKind
 from ..types import ApertureUser, MediaRef, RequestOptions
 from .session import ProviderSession
 from .subject import PluginUnderTest
@@ -30,6 +36,7 @@ __all__ = [
     "DEFAULT_ITEMS",
     "DEFAULT_USER",
     "ProviderSetup",
+    "PushExample",
     "Refusal",
     "new_canary",
     "unknown_user",
@@ -67,6 +74,15 @@ class Refusal:
     why: str = ""
 
 
+class PushExample(NamedTuple):
+    """A delivery the author's server sends: its raw ``body`` and the ``kind`` of notice it must
+    parse to (a plain ``(body, kind)`` tuple works too); ``label`` names it in messages."""
+
+    body: bytes
+    kind: PushKind
+    label: str = ""
+
+
 @dataclass
 class ProviderSetup:
     """The plugin under test and what its author supplied (see the module docstring)."""
@@ -81,6 +97,8 @@ class ProviderSetup:
     count_requests: Callable[[], int] | None = None
     refusals: Sequence[Refusal] = ()
     change_request: Callable[[str], Any] | None = None
+    push_examples: Sequence[PushExample] = ()
+    push_elsewhere: Callable[[str], Any] | None = None
     blocking_threshold: float = 0.25
     stall_deadline: float = 30.0
     deadline: float = 60.0

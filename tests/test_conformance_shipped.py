@@ -5,7 +5,9 @@ the README's example provider.
   or a secret skip, saying so);
 * the Overseerr provider against a fake Overseerr, the Jellyseerr provider against a fake
   Jellyseerr and a fake Seerr (the flavours where they differ), every fake served over real HTTP
-  on 127.0.0.1, with every optional input of the kit supplied, so every check runs;
+  on 127.0.0.1, with every optional input of the kit supplied, so every check runs (push's
+  example deliveries are the product's recorded ones, ``../shared/reference/recorded/*/
+  webhooks.jsonl``: that check skips, saying so, without them);
 * the README's "Write your own provider" example, installed as a distribution with its entry
   point, and checked by the README's own two lines in a pytest run of its own.
 
@@ -16,6 +18,7 @@ so it does not matter what the checks before it filed.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -25,7 +28,14 @@ from typing import Any, ClassVar
 import pytest
 
 from aperture_hookspecs import ApertureUser, MediaRef
-from aperture_hookspecs.testing import ProviderContract, Refusal, provider_contract
+from aperture_hookspecs.push import PushKind
+from aperture_hookspecs.testing import (
+    ProviderContract,
+    ProviderSetup,
+    PushExample,
+    Refusal,
+    provider_contract,
+)
 from aperture_overseerr.permissions import Permission
 from aperture_overseerr.testing import FakeSeerr
 from aperture_plugins import null_provider
@@ -34,6 +44,12 @@ from .conftest import CANARY
 from .test_readme_example import readme_entry_point, readme_example
 
 README = Path(__file__).parent.parent / "README.md"
+RECORDED = Path(__file__).parents[1].parent / "shared" / "reference" / "recorded"
+RECORDING_OF_FLAVOUR = {
+    "overseerr": "overseerr-1.34.0",
+    "jellyseerr": "jellyseerr-2.7.3",
+    "seerr": "seerr-3.1.0",
+}
 
 TestNullProviderContract = provider_contract("null", plugin=null_provider, settings={})
 
@@ -93,6 +109,21 @@ def seerr_server(request: pytest.FixtureRequest) -> Iterator[SeerrServer]:
         yield SeerrServer(fake, url)
 
 
+def recorded_deliveries(flavour: str) -> list[PushExample]:
+    """The flavour's recorded webhook deliveries (``body_raw``): the test notification parses to a
+    TEST notice, every media event to a STATUS one. Empty when ../shared is missing."""
+    path = RECORDED / RECORDING_OF_FLAVOUR[flavour] / "webhooks.jsonl"
+    if not path.is_file():
+        return []
+    examples = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        delivery = json.loads(line)
+        kind = PushKind.TEST if delivery["notification_type"] == "TEST_NOTIFICATION" else PushKind.STATUS
+        label = f"{path.parent.name} #{delivery['seq']} {delivery['notification_type']}"
+        examples.append(PushExample(delivery["body_raw"].encode(), kind, label))
+    return examples
+
+
 def seerr_settings(url: str) -> dict[str, Any]:
     return {"url": url, "api_key": CANARY, "timeout": 1}
 
@@ -137,6 +168,19 @@ class SeerrContract(ProviderContract):
     @pytest.fixture
     def change_request(self, seerr_server: SeerrServer) -> Callable[[str], None]:
         return lambda request_id: seerr_server.fake.approve(int(request_id))
+
+    @pytest.fixture
+    def push_examples(self) -> Sequence[PushExample]:
+        return recorded_deliveries(self.flavour)
+
+    @pytest.fixture
+    def push_elsewhere(self, seerr_server: SeerrServer) -> Callable[[str], None]:
+        return lambda url: seerr_server.fake.configure_webhook(url, auth_header="Bearer another-receiver")
+
+    def test_push_examples_parse_to_their_kind(self, provider_setup: ProviderSetup) -> None:
+        if not recorded_deliveries(self.flavour):
+            pytest.skip(f"{RECORDED} is missing: the recorded webhook deliveries are the push examples")
+        super().test_push_examples_parse_to_their_kind(provider_setup)
 
 
 class TestOverseerrOnOverseerrContract(SeerrContract):
@@ -189,6 +233,7 @@ def test_the_readme_lines_pass_the_kit_on_the_readme_provider(pytester: pytest.P
     assert "supply settings_for_url" in text
     assert "does not implement aperture_test_connection" in text
     assert "does not implement aperture_poll_status" in text
+    assert "the provider does not declare Capability.PUSH" in text  # push's checks leave it alone
     # but its entry point, lookups, submit and secret were checked
     result.stdout.fnmatch_lines_random(
         [

@@ -125,7 +125,9 @@ def no_secret_in_answers(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[bytea
     yield answers
     secrets = [secret.encode() for secret in (CANARY, *WATCHED_SECRETS)]
     leaks = sum(1 for answer in answers if any(secret in answer for secret in secrets))
-    assert not leaks, f"{leaks} answers of the HTTP surface hold the API key, a webhook secret or a token"
+    assert not leaks, (
+        f"{leaks} of {len(answers)} HTTP answers hold the API key, a webhook secret or an API token"
+    )
 
 
 _FORMATTER = logging.Formatter("%(levelname)s %(name)s %(message)s")

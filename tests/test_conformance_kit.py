@@ -643,7 +643,8 @@ def test_the_kit_imports_without_the_host_and_without_pytest():
         sys.meta_path.insert(0, Refuse())
         import aperture_hookspecs.testing as kit
         from aperture_hookspecs.testing import checks_calls, checks_lookup, checks_manifest, checks_requests
-        assert kit.PROMISES and kit.closed_port and checks_calls.battery
+        from aperture_hookspecs.testing import checks_push
+        assert kit.PROMISES and kit.closed_port and checks_calls.battery and checks_push.HOSTILE
         try:
             kit.ProviderContract
         except ImportError as error:

@@ -6,24 +6,20 @@ is ignored) and refuses, with :class:`InvalidPushError`, a body that is not UTF-
 not that shape; it polls what ``server`` says. The Seerr plugin's own push is tested against
 the fake Seerr.
 
-:func:`serve_app` runs an ASGI app with ``uvicorn.Server`` in a thread on 127.0.0.1 and a
-free port (lifespan on), so tests talk real HTTP to it; the host's contexts are closed in the
-server's own loop when it stops.
+:func:`serve_app` runs an ASGI app with uvicorn on 127.0.0.1 (:mod:`tests.web_server`) and
+closes the host's contexts in the server's own loop when the block ends.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Any
 
-import uvicorn
 import voluptuous as vol
 
 from aperture_hookspecs import (
@@ -47,6 +43,9 @@ from aperture_hookspecs import (
     hookimpl,
 )
 from aperture_plugins.host import PluginHost
+
+from . import web_server
+from .web_server import ServedApp
 
 
 class PushProvider:
@@ -173,56 +172,12 @@ def push_body(
     return json.dumps(data).encode()
 
 
-@dataclass
-class Served:
-    """A running server: its base URL and the uvicorn server object."""
-
-    url: str
-    server: uvicorn.Server
-    port: int
-
-
 @contextmanager
-def serve_app(app: Any, host: PluginHost | None = None, *, timeout: float = 10.0) -> Iterator[Served]:
-    """Serve ``app`` over real HTTP on 127.0.0.1 (a free port) for the ``with`` block.
-
-    ``host``, if given, is closed (``aclose``) in the server's loop after the server stopped.
-    """
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(app, lifespan="on", log_level="warning", access_log=False)
-    server = uvicorn.Server(config)
-    failure: list[BaseException] = []
-
-    async def run() -> None:
+def serve_app(app: Any, host: PluginHost | None = None) -> Iterator[ServedApp]:
+    """:func:`tests.web_server.serve_app`, closing ``host`` in the server's loop at the end."""
+    with web_server.serve_app(app) as served:
         try:
-            await server.serve(sockets=[sock])
+            yield served
         finally:
             if host is not None:
-                await host.aclose()
-
-    def target() -> None:
-        try:
-            asyncio.run(run())
-        except BaseException as error:  # shown by the test that started it
-            failure.append(error)
-
-    thread = threading.Thread(target=target, name=f"uvicorn-{port}", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + timeout
-    while not server.started:
-        if failure or not thread.is_alive():
-            raise RuntimeError(f"uvicorn did not start: {failure!r}")
-        if time.monotonic() > deadline:
-            raise TimeoutError("uvicorn did not start")
-        time.sleep(0.01)
-    try:
-        yield Served(f"http://127.0.0.1:{port}", server, port)
-    finally:
-        server.should_exit = True
-        thread.join(timeout)
-        sock.close()
-        if failure:
-            raise failure[0]
+                served.call(host.aclose())

@@ -40,7 +40,7 @@ from .leaks import SecretScanner
 from .promises import ContractSkip, ContractViolation, promise
 from .servers import closed_port
 from .session import CallOutcome, ProviderSession
-from .subject import PluginUnderTest
+from .subject import KitUsageError, PluginUnderTest
 from .supplied import ProviderSetup, PushExample, new_canary
 
 __all__ = [
@@ -200,9 +200,16 @@ def _examples(setup: ProviderSetup) -> list[tuple[str, PushExample]]:
     """The author's examples, each as a PushExample with its label (``push_examples[0] (…)``)."""
     found = []
     for number, given in enumerate(setup.push_examples):
-        example = PushExample(*given)
-        example = example._replace(kind=PushKind(example.kind))
         name = f"push_examples[{number}]"
+        try:
+            example = PushExample(*given)
+            example = example._replace(kind=PushKind(example.kind))
+        except (TypeError, ValueError):
+            example = None
+        if example is None or not isinstance(example.body, bytes):
+            raise KitUsageError(
+                f"{name} must be PushExample(body: bytes, kind: PushKind), not {given!r:.120}"
+            )
         found.append((f"{name} ({example.label})" if example.label else name, example))
     return found
 

@@ -46,6 +46,17 @@ read again themselves every ``progress_every`` seconds.
 
 Refreshes are single-flight: many lookups arriving together share one check. Timestamps from
 the server are only compared with each other, so a server whose clock is off does not confuse it.
+
+Pushes (the server's webhook, :mod:`~aperture_overseerr.push_apply`) reach the index through
+:meth:`MediaIndex.take_push`, which changes the title's row and the request at once, so the next
+lookup by anyone shows it without a call. What they said is kept as
+:mod:`~aperture_overseerr.push_facts` until a read that *began after* them supersedes it: every
+row and request a read brings is checked against them (:meth:`PushFacts.guard_row`), so a check
+or a rebuild that was in flight when a push came cannot put the old status back. Each request
+change a read finds is reported to the :class:`~aperture_overseerr.push_health.PushLedger`,
+which counts those no push announced. While pushes arrive and none go missing, the check interval
+stretches from ``max_staleness`` to ``max_staleness × push_stretch`` (at most
+``push_stretch_cap`` seconds): :meth:`MediaIndex.check_interval`.
 """
 
 from __future__ import annotations
@@ -74,6 +85,8 @@ from .models import (
     RequestCounts,
     RequestPage,
 )
+from .push_facts import PushFacts, RequestFact, TitleFact
+from .push_health import PushLedger
 from .request_state import is_fulfilled
 from .request_table import RequestTable
 from .stamps import StampWatch, Watermark
@@ -89,6 +102,10 @@ LIST_PAGE = 100
 READ_CONCURRENCY = 8
 #: a rebuild the checks asked for (row counts that do not add up) waits at least this long
 REBUILD_BACKOFF = 60.0
+#: while pushes arrive, the check interval is this many times ``max_staleness`` …
+PUSH_STRETCH = 12.0
+#: … but never more than this many seconds
+PUSH_STRETCH_CAP = 120.0
 _IN_FLIGHT = {"pending": MEDIA_PENDING, "processing": MEDIA_PROCESSING}
 
 TitleKey = tuple[str, int]
@@ -120,6 +137,8 @@ class _Round:
     newest_request_stamp: datetime | None = None
     #: requests read in this refresh
     requests_read: set[int] = field(default_factory=set)
+    #: how many push facts had arrived when this refresh began (``None``: unknown, the oldest)
+    pushes_seen: int | None = None
 
 
 class MediaIndex:
@@ -135,6 +154,8 @@ class MediaIndex:
         max_staleness: float = 5.0,
         rebuild_every: float = 900.0,
         progress_every: float = 60.0,
+        push_stretch: float = PUSH_STRETCH,
+        push_stretch_cap: float = PUSH_STRETCH_CAP,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.page_size = page_size
@@ -144,7 +165,13 @@ class MediaIndex:
         self.max_staleness = max_staleness
         self.rebuild_every = rebuild_every
         self.progress_every = progress_every
+        self.push_stretch = push_stretch
+        self.push_stretch_cap = push_stretch_cap
         self._clock = clock
+        #: what pushes said that no read has superseded yet
+        self.facts = PushFacts()
+        #: what pushes announced, against what reads found
+        self.ledger = PushLedger(clock)
         self.table = MediaTable()
         self.requests = RequestTable()
         self.stamps = StampWatch()
@@ -208,7 +235,56 @@ class MediaIndex:
 
     def needs_refresh(self) -> bool:
         now = self._clock()
-        return self._checked_at is None or now - self._checked_at >= self.max_staleness
+        return self._checked_at is None or now - self._checked_at >= self.check_interval()
+
+    def check_interval(self) -> float:
+        """Seconds a check is good for: ``max_staleness``, stretched while pushes arrive (and
+        none went missing lately), never beyond ``push_stretch_cap``."""
+        if not self.ledger.healthy():
+            return self.max_staleness
+        return max(self.max_staleness, min(self.max_staleness * self.push_stretch, self.push_stretch_cap))
+
+    @property
+    def newest_request_id(self) -> int:
+        """The highest request id read from the newest requests (0 before the first read)."""
+        return self._newest_request_id
+
+    # -- pushes ----------------------------------------------------------------------------------
+
+    def take_push(self, title: TitleFact | None, request: RequestFact | None) -> MediaRequest | None:
+        """Apply what one push said (see the module docstring); the request's reading after it
+        (``None`` when the index keeps none: closed and not watched, or not placeable)."""
+        now = self._clock()
+        if title is not None:
+            title = self.facts.add_title(title, now)
+            known = self.table.get(title.media_type, title.tmdb_id)
+            row = title.apply(known)
+            if row is not None and row != known:
+                self.table.put(row)
+        if request is None:
+            return None
+        request = self.facts.add_request(request, now)
+        previous = self.requests.get(request.request_id)
+        if request.media_type is not None and request.tmdb_id is not None:
+            media = self.table.get(request.media_type, request.tmdb_id)
+        else:
+            media = previous.media if previous is not None else None
+        reading = request.apply(previous, media)
+        if reading is None or reading == previous:
+            return reading
+        if reading.media is not None:
+            media = self.table.get(reading.media_type, reading.media.tmdb_id) or media
+        self.requests.put(reading, is_open=_still_open(reading, media))
+        if self.on_request_change is not None:
+            self.on_request_change(reading)
+        return self.requests.get(reading.id) or reading
+
+    async def read_pushed(self, client: SeerrClient) -> None:
+        """Read again (by id) the requests pushes told of that no read has superseded yet, the
+        oldest ``SMALL_BATCH``: so the index converges with the server after a push."""
+        request_ids = self.facts.request_ids()[:SMALL_BATCH]
+        if request_ids:
+            await self._read_by_id(client, request_ids, _Round(pushes_seen=self.facts.sequence))
 
     def watch(self, request_ids: Iterable[int]) -> None:
         """Keep these requests (the ones a poller tracks) up to date even when they close."""
@@ -230,7 +306,7 @@ class MediaIndex:
 
     async def _refresh(self, client: SeerrClient) -> Refresh:
         now = self._clock()
-        round_ = _Round()
+        round_ = _Round(pushes_seen=self.facts.sequence)
         rebuilt = self._rebuild_due(now)
         if rebuilt:
             await self._rebuild(client, round_, now)
@@ -279,7 +355,7 @@ class MediaIndex:
         )
         round_.calls += reading.calls
         known_newest = self._newest_request_id
-        for row in self.table.replace_all(reading.rows):
+        for row in self.table.replace_all(self._guard_rows(reading.rows, round_.pushes_seen)):
             round_.changed[(row.media_type, row.tmdb_id)] = row
         round_.fresh.update((row.media_type, row.tmdb_id) for row in reading.rows)
         for name, status in _IN_FLIGHT.items():
@@ -297,14 +373,45 @@ class MediaIndex:
             # when it is newer than every request known before
             news = self._built_at is not None and request.id > known_newest
             self._keep(request, round_, before.get(request.id), first_sight_is_news=news)
+            if news:
+                self.ledger.found(request.id, request.status, request.media_type)
+        self._restore_pushed_requests(round_.pushes_seen, {request.id for request in open_requests})
         # open before, not in the lists now: closed (or deleted) meanwhile; read them again
         await self._read_by_id(client, before.keys() - {r.id for r in open_requests}, round_)
         self._counts = counts
         self._built_at = started
         self._rebuild_wanted_at = None
         self._downloads_at = started  # every row's downloadStatus was just read
+        if round_.pushes_seen is not None:
+            self.facts.supersede(round_.pushes_seen)  # everything was read since those came
         if not reading.complete:
             self._want_rebuild("the table kept changing while it was read")
+
+    def _guard_rows(self, rows: Iterable[MediaRow], pushes_seen: int | None) -> list[MediaRow]:
+        """A whole table read: each row with the pushes that came since applied, plus the rows
+        of titles pushed since that the reading does not have yet."""
+        guarded = [self.facts.guard_row(row, pushes_seen) for row in rows]
+        read = {(row.media_type, row.tmdb_id) for row in guarded}
+        for key, facts in self.facts.titles_newer_than(pushes_seen):
+            if key in read:
+                continue
+            row: MediaRow | None = None
+            for fact in facts:
+                row = fact.apply(row)
+            if row is not None:
+                guarded.append(row)
+        return guarded
+
+    def _restore_pushed_requests(self, pushes_seen: int | None, listed: set[int]) -> None:
+        """After the open requests were read anew: put back those pushed since that the lists
+        did not have yet (a request created while they were read)."""
+        for fact in self.facts.requests_newer_than(pushes_seen):
+            if fact.request_id in listed or fact.media_type is None or fact.tmdb_id is None:
+                continue
+            media = self.table.get(fact.media_type, fact.tmdb_id)
+            reading = fact.apply(self.requests.get(fact.request_id), media)
+            if reading is not None:
+                self.requests.put(reading, is_open=_still_open(reading, media))
 
     async def _read_open_lists(self, client: SeerrClient, round_: _Round) -> list[MediaRequest]:
         """Every open request: ``filter=unavailable`` (pending, or approved and not available)
@@ -487,6 +594,8 @@ class MediaIndex:
         info = details.value.get("mediaInfo")
         round_.fresh.add(key)
         if not isinstance(info, dict):
+            if self.facts.title_newer_than(media_type, tmdb_id, round_.pushes_seen):
+                return  # a push since the read began says it has a row now
             gone = self.table.remove(media_type, tmdb_id)  # the server forgot the title
             if gone is not None:
                 round_.changed[key] = gone
@@ -579,6 +688,8 @@ class MediaIndex:
             take = LIST_PAGE
         for request in new:
             self._keep(request, round_)
+            if self._built_at is not None:
+                self.ledger.found(request.id, request.status, request.media_type)
         return new
 
     async def _read_again(self, client: SeerrClient, request_ids: set[int], round_: _Round) -> None:
@@ -597,6 +708,9 @@ class MediaIndex:
             if request is not None:
                 self._keep(request, round_)
                 return
+            if self.facts.request_newer_than(request_id, round_.pushes_seen):
+                return  # pushed while this read ran: created since, or its push came first
+            self.facts.supersede_request(request_id, round_.pushes_seen)
             gone = self.requests.deleted(request_id)
             if gone is not None and self.on_request_change is not None:
                 self.on_request_change(gone)
@@ -610,7 +724,7 @@ class MediaIndex:
     async def read_watched(self, client: SeerrClient) -> None:
         """Read the watched requests never read yet (without a whole index check)."""
         if self.requests.unknown_watched():
-            await self._read_unknown_watched(client, _Round())
+            await self._read_unknown_watched(client, _Round(pushes_seen=self.facts.sequence))
 
     async def _read_unknown_watched(self, client: SeerrClient, round_: _Round) -> None:
         """Watched requests never read yet (a poller's first cycle, or after a restart)."""
@@ -681,15 +795,13 @@ class MediaIndex:
 
         ``earlier`` is the reading before this one when the table no longer has it (a rebuild);
         :attr:`on_request_change` hears of a request never seen before only if
-        ``first_sight_is_news``."""
+        ``first_sight_is_news``. Pushes that came since the read began stand (push_facts)."""
+        request = self.facts.guard_request(request, round_.pushes_seen)
         media = request.media
         if media is not None:
             self._offer(media, round_)
             media = self.table.get(media.media_type, media.tmdb_id) or media
-        is_open = request.status not in (REQUEST_DECLINED, REQUEST_COMPLETED) and not (
-            request.status == REQUEST_APPROVED and is_fulfilled(request, media)
-        )
-        previous = self.requests.put(request, is_open=is_open) or earlier
+        previous = self.requests.put(request, is_open=_still_open(request, media)) or earlier
         round_.requests_read.add(request.id)
         stamp = request.updated_at
         if stamp and (round_.newest_request_stamp is None or stamp > round_.newest_request_stamp):
@@ -700,10 +812,13 @@ class MediaIndex:
             changed = previous.status != request.status or previous.seasons != request.seasons
         if previous is not None:
             self.stamps.observe(previous.updated_at, request.updated_at, changed)
+            if previous.status != request.status:
+                self.ledger.found(request.id, request.status, request.media_type)
         if changed and self.on_request_change is not None:
             self.on_request_change(request)
 
     def _offer(self, row: MediaRow, round_: _Round | None = None) -> None:
+        row = self.facts.guard_row(row, round_.pushes_seen if round_ is not None else None)
         known = self.table.get(row.media_type, row.tmdb_id)
         kept = self.table.put(row)
         key = (row.media_type, row.tmdb_id)
@@ -744,10 +859,17 @@ class MediaIndex:
         self._downloads_inflight = None
 
     async def _read_downloads(self, client: SeerrClient, started: float) -> None:
-        round_ = _Round()
+        round_ = _Round(pushes_seen=self.facts.sequence)
         for row in await self._read_set(client, "processing", round_):
-            self._offer(row)
+            self._offer(row, round_)
         self._downloads_at = started
+
+
+def _still_open(request: MediaRequest, media: MediaRow | None) -> bool:
+    """Can this request still change (pending, approved and not fulfilled, failed)?"""
+    return request.status not in (REQUEST_DECLINED, REQUEST_COMPLETED) and not (
+        request.status == REQUEST_APPROVED and is_fulfilled(request, media)
+    )
 
 
 def _content_changed(before: MediaRow, after: MediaRow) -> bool:

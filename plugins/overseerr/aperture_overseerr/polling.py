@@ -1,6 +1,7 @@
 """Polling tracked requests at a bounded cost per cycle.
 
-A cycle is one index check (:mod:`~aperture_overseerr.media_index`): two to four cheap,
+A cycle is one index check (:mod:`~aperture_overseerr.media_index`; while pushes arrive and none
+went missing, only when the index's stretched check interval has passed): two to four cheap,
 database-only calls whatever the number of tracked requests, when nothing changed. The index
 keeps every open request of the server and the last reading of every tracked one up to date
 (the poller tells it which to watch): when ``GET /request/count`` moves, it reads the requests
@@ -43,7 +44,8 @@ class RequestPoller:
         if not active:
             return []
         index.watch(int(t.request_id) for t in active)
-        await index.refresh(client, force=True)
+        # every cycle checks the index, except while pushes arrive (then as often as lookups do)
+        await index.refresh(client, force=not index.ledger.healthy())
         await index.read_watched(client)  # in case the check it joined had begun before watch()
         if any(t.state in (RequestState.APPROVED, RequestState.PROCESSING) for t in active):
             await index.refresh_downloads(client, max_age=index.progress_every)
@@ -63,11 +65,13 @@ class RequestPoller:
             if server_request is None:
                 continue  # cannot happen after read_watched; never guess a state
             media = index.get(request.item.media_type.value, request.item.tmdb_id)
-            updates.append(_update(request, server_request, media))
+            updates.append(status_update(request, server_request, media))
         return updates
 
 
-def _update(tracked: TrackedRequest, request: MediaRequest, media: MediaRow | None) -> StatusUpdate:
+def status_update(tracked: TrackedRequest, request: MediaRequest, media: MediaRow | None) -> StatusUpdate:
+    """The news of a tracked request from the index's reading of it and of its title's row
+    (for a poll, and for a push: :mod:`~aperture_overseerr.push_apply`)."""
     # the index's row is at least as fresh as the one embedded in the request: every request
     # the index reads offers its media row to it
     media = media or request.media
@@ -75,10 +79,16 @@ def _update(tracked: TrackedRequest, request: MediaRequest, media: MediaRow | No
     progress = _progress(request, media)
     if state is RequestState.APPROVED and tracked.state is RequestState.PROCESSING:
         state = RequestState.PROCESSING  # downloadStatus wiped by a restart: do not step back
-    reason = "the request was declined" if state is RequestState.DECLINED else None
+    return StatusUpdate(tracked.request_id, state, progress=progress, reason=reason_for(state))
+
+
+def reason_for(state: RequestState) -> str | None:
+    """Why a tracked request is in ``state``, when that needs saying."""
+    if state is RequestState.DECLINED:
+        return "the request was declined"
     if state is RequestState.FAILED:
-        reason = "the request could not be sent to Radarr/Sonarr"
-    return StatusUpdate(tracked.request_id, state, progress=progress, reason=reason)
+        return "the request could not be sent to Radarr/Sonarr"
+    return None
 
 
 def _progress(request: MediaRequest, media: MediaRow | None) -> DownloadProgress | None:

@@ -9,6 +9,11 @@ own name. Pointed at the other product, a provider works and says so in its conn
 Per provider context the live state (HTTP pool, media index, user directory, caches) is a
 :class:`~aperture_overseerr.runtime.SeerrRuntime` kept in ``context.runtime`` and closed by the
 host when the settings change or Aperture shuts down.
+
+Push (``Capability.PUSH``): the server's Webhook agent is read by
+:mod:`~aperture_overseerr.push_payload`, taken in by :mod:`~aperture_overseerr.push_intake` and
+set up by :mod:`~aperture_overseerr.webhook_agent`. For the host's ``webhook status`` and
+diagnostics, ``context.runtime["seerr"].push_health()`` says whether pushes arrive.
 """
 
 from __future__ import annotations
@@ -27,6 +32,12 @@ from aperture_hookspecs import (
     MediaRef,
     ProviderContext,
     ProviderInfo,
+    PushAction,
+    PushDelivery,
+    PushNotice,
+    PushOutcome,
+    PushSetup,
+    PushTarget,
     RequestOptions,
     RequestResult,
     StatusUpdate,
@@ -34,6 +45,7 @@ from aperture_hookspecs import (
     hookimpl,
 )
 
+from .push_payload import parse_delivery
 from .runtime import SeerrRuntime
 from .settings import SETTINGS_SCHEMA
 from .versions import distribution_version
@@ -46,6 +58,7 @@ SEERR_CAPABILITIES = frozenset(
         Capability.TV_SEASONS,
         Capability.REQUEST_4K,
         Capability.USER_MAPPING,
+        Capability.PUSH,
     }
 )
 
@@ -114,6 +127,22 @@ class SeerrProvider:
         self, context: ProviderContext, requests: Sequence[TrackedRequest]
     ) -> list[StatusUpdate]:
         return await self.runtime(context).poll(requests)
+
+    @hookimpl
+    def aperture_parse_push(self, context: ProviderContext, delivery: PushDelivery) -> PushNotice:
+        return parse_delivery(delivery)  # synchronous, no I/O: the host answers the server after it
+
+    @hookimpl
+    async def aperture_apply_push(
+        self, context: ProviderContext, notice: PushNotice, requests: Sequence[TrackedRequest]
+    ) -> PushOutcome:
+        return await self.runtime(context).take_push(notice, requests)
+
+    @hookimpl
+    async def aperture_push_setup(
+        self, context: ProviderContext, action: PushAction, target: PushTarget, replace: bool
+    ) -> PushSetup:
+        return await self.runtime(context).push_setup(PushAction(action), target, replace)
 
 
 plugin = SeerrProvider(

@@ -2,7 +2,9 @@
 
 One :class:`SeerrRuntime` per provider context (so per set of settings): the pooled client, the
 detected server identity, the media index, the user directory, the per-user quota cache, every
-viewer's own requests (:mod:`~aperture_overseerr.own_requests`) and the poller's memory. The
+viewer's own requests (:mod:`~aperture_overseerr.own_requests`), the poller's memory and what
+pushes brought (:mod:`~aperture_overseerr.push_intake`; :meth:`SeerrRuntime.push_health` says
+whether they arrive). The
 provider stores it in ``context.runtime`` and the host closes it (and its HTTP pool) when the
 settings change or Aperture shuts down.
 """
@@ -10,6 +12,7 @@ settings change or Aperture shuts down.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from collections.abc import Awaitable, Mapping, Sequence
@@ -24,13 +27,18 @@ from aperture_hookspecs import (
     Availability,
     ConnectionReport,
     MediaRef,
+    PushAction,
+    PushNotice,
+    PushOutcome,
+    PushSetup,
+    PushTarget,
     RequestOptions,
     RequestResult,
     StatusUpdate,
     TrackedRequest,
 )
 
-from . import connection, requesting
+from . import connection, requesting, webhook_agent
 from .availability import Viewer, availability_for, describe_quota
 from .cache import TimedCache
 from .client import CallObserver, SeerrClient
@@ -41,6 +49,8 @@ from .models import MEDIA_PROCESSING, MediaRequest, Quota, QuotaDefaults, SeerrU
 from .own_requests import Expectation, Latest, OwnRequests
 from .permissions import auto_approves, may_request, quota_exempt
 from .polling import RequestPoller
+from .push_health import PushHealth
+from .push_intake import PushIntake
 from .seasons import specials_requestable
 from .users import UserDirectory
 
@@ -88,6 +98,7 @@ class SeerrRuntime:
         self.own_requests = OwnRequests(self.client, self.users)
         self.index.on_request_change = self._request_changed
         self.poller = RequestPoller()
+        self.pushes = PushIntake(self)
         #: after an ambiguous submit: wait this long before each look for the request (seconds)
         self.submit_rechecks: tuple[float, ...] = RECHECK_DELAYS
         self._identity: ServerIdentity | None = None
@@ -109,6 +120,7 @@ class SeerrRuntime:
         if task is not None:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
+        await self.pushes.aclose()
         await self.own_requests.aclose()
         await self.client.aclose()
 
@@ -155,7 +167,12 @@ class SeerrRuntime:
             self._detecting = None
         self._identity, self._identity_at = identity, self._clock()
         self.client.product = identity.product
+        self._identified(identity)
         return identity
+
+    def _identified(self, identity: ServerIdentity) -> None:
+        # Overseerr sends no MEDIA_AVAILABLE for TV (notes §11): not a missing push there
+        self.index.ledger.tv_completions_pushed = identity.profile.product != "Overseerr"
 
     async def _reidentify(self) -> None:
         """Read the identity again (see :meth:`identity`); never raises."""
@@ -169,6 +186,7 @@ class SeerrRuntime:
                 log.info("%s: the server's identity changed: %s", self.provider, identity)
             self._identity, self._identity_at = identity, self._clock()
             self.client.product = identity.product
+            self._identified(identity)
         finally:
             self._reidentifying = None
 
@@ -249,20 +267,26 @@ class SeerrRuntime:
         rows = [self.index.get(item.media_type.value, item.tmdb_id) for item in items]
         if any(row is not None and row.status_for(is_4k) == MEDIA_PROCESSING for row in rows):
             await self.index.refresh_downloads(self.client, max_age=self.index.progress_every)
-        return [
-            availability_for(
-                item,
-                self.index.get(item.media_type.value, item.tmdb_id),
-                viewer,
-                own.get((item.media_type.value, item.tmdb_id, is_4k)),
-                identity.profile,
-                is_4k,
-                has_4k_library=identity.has_4k_library(item.media_type.value),
-                open_requests=self.index.open_requests(item.media_type.value, item.tmdb_id),
-                specials=specials_requestable(identity),
-            )
-            for item in items
-        ]
+        return [self._badge(item, identity, viewer, own) for item in items]
+
+    def _badge(self, item: MediaRef, identity: ServerIdentity, viewer: Viewer, own: Latest) -> Availability:
+        """One title's badge for ``viewer`` from the index as it is (no call)."""
+        is_4k = self.default_4k
+        return availability_for(
+            item,
+            self.index.get(item.media_type.value, item.tmdb_id),
+            viewer,
+            own.get((item.media_type.value, item.tmdb_id, is_4k)),
+            identity.profile,
+            is_4k,
+            has_4k_library=identity.has_4k_library(item.media_type.value),
+            open_requests=self.index.open_requests(item.media_type.value, item.tmdb_id),
+            specials=specials_requestable(identity),
+        )
+
+    def guest_badge(self, item: MediaRef, identity: ServerIdentity) -> Availability:
+        """The badge of ``item`` for nobody in particular (``user=None``), from the index alone."""
+        return self._badge(item, identity, Viewer(None, reason="sign in to request"), {})
 
     async def _viewer_and_requests(
         self, user: ApertureUser | None, expectation: Expectation
@@ -322,6 +346,28 @@ class SeerrRuntime:
     async def poll(self, requests: Sequence[TrackedRequest]) -> list[StatusUpdate]:
         await self.identity()
         return await self.poller.poll(self.index, self.client, requests)
+
+    # -- push -------------------------------------------------------------------------------
+
+    async def take_push(self, notice: PushNotice, requests: Sequence[TrackedRequest]) -> PushOutcome:
+        """Apply a pushed status notice (``aperture_apply_push``; see :mod:`.push_intake`)."""
+        return await self.pushes.take(notice, requests)
+
+    async def push_setup(self, action: PushAction, target: PushTarget, replace: bool) -> PushSetup:
+        """Read or change the server's webhook agent (:mod:`.webhook_agent`), with what this
+        runtime saw of missing pushes (``unpushed_changes``)."""
+        await self.identity()
+        setup = await webhook_agent.push_setup(self.client, action, target, replace)
+        health = self.push_health()
+        return dataclasses.replace(
+            setup, unpushed_changes=health.unpushed_changes, last_unpushed_at=health.last_unpushed_at
+        )
+
+    def push_health(self) -> PushHealth:
+        """Are pushes arriving? Notices taken in, the last one, and the request changes polling
+        found that no push announced (:class:`~aperture_overseerr.push_health.PushHealth`; the
+        host shows them in ``webhook status`` and the diagnostics). No I/O."""
+        return self.index.ledger.health(self.index.check_interval())
 
 
 def _retrieved(task: asyncio.Task[Any]) -> None:

@@ -109,6 +109,15 @@ class PushStore:
             return None
         return self.store._decrypt_settled(provider, "webhook secret", row[0])
 
+    def has_webhook_secret(self, provider: str) -> bool:
+        """Whether a webhook secret was made for ``provider`` (without decrypting it)."""
+        row = (
+            self.store._connection()
+            .execute("SELECT 1 FROM webhook_secrets WHERE provider = ?", (provider,))
+            .fetchone()
+        )
+        return row is not None
+
     def ensure_webhook_secret(self, provider: str, *, renew: bool = False) -> str:
         """The provider's webhook secret, made (and stored encrypted) if there is none or ``renew``."""
         with self.store.transaction() as connection:

@@ -253,7 +253,7 @@ def test_healthz_shows_providers_and_their_health_without_secrets(host: PluginHo
     assert health["ok"] is True and health["active"] == "pusher" and health["problem"] is None
     pusher = next(entry for entry in health["providers"] if entry["name"] == "pusher")
     assert pusher["breaker"] == "closed"
-    assert pusher["push"]["receives"] is True and pusher["push"]["configured"] is True
+    assert pusher["push"]["receives"] is True and pusher["push"]["has_secret"] is True
     assert pusher["push"]["last"]["test"]["count"] == 1
     assert "origin" not in pusher
     assert secret.removeprefix("Bearer ") not in answer.text

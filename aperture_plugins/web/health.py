@@ -6,15 +6,17 @@
     {"ok": true, "active": "jellyseerr", "problem": null,
      "providers": [{"name": "jellyseerr", "title": "Jellyseerr", "version": "…",
                     "enabled": true, "active": true, "capabilities": [...],
-                    "breaker": "closed", "push": {"receives": true, "configured": true,
+                    "breaker": "closed", "push": {"receives": true, "has_secret": true,
                     "last": {"status": {"at": "…", "count": 12}, "test": {…}}}}, …]}
 
-``ok`` is false (still 200) while the active provider's breaker is open or the configured
-provider is not the one answering (``problem`` says why). When the settings cannot be read
-(a damaged ``aperture.db``, an invalid ``config.toml``) it answers **503** with
-``{"ok": false, "error": CODE, "message": …}``: the error's code (``store_damaged``,
-``invalid_config`` …) and a plain message, never a path, a traceback or a secret (the log has
-the details).
+``push.has_secret``: a webhook secret was made for the provider (``webhook install``);
+``push.last``: the last push of each kind received (``status``, ``test``, ``ignored``,
+``refused``). ``ok`` is false (still 200) while the active provider's breaker is open or
+the configured provider is not the one answering (``problem`` says why). When the settings
+cannot be read (a damaged ``aperture.db``, an invalid ``config.toml``) it answers **503**
+with ``{"ok": false, "error": CODE, "message": …}``: the error's code (``store_damaged``,
+``invalid_config`` …) and a plain message, never a path, a traceback or a secret (the log
+has the details).
 
 ``/metrics`` is the Prometheus text of the app's own registry (:mod:`.metrics`). It asks for
 no token by default (the counts hold no secret; ``serve`` listens on loopback by default); an
@@ -59,7 +61,7 @@ def provider_health(host: PluginHost) -> list[dict[str, Any]]:
         receives = info is not None and Capability.PUSH in info.capabilities
         push: dict[str, Any] = {"receives": receives}
         if receives and push_store is not None:
-            push["configured"] = push_store.webhook_secret(name) is not None
+            push["has_secret"] = push_store.has_webhook_secret(name)
             push["last"] = {
                 kind: {"at": receipt.at.isoformat(), "count": receipt.count}
                 for kind, receipt in push_store.receipts(name).items()

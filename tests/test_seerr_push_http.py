@@ -12,6 +12,7 @@ receiver, and the provider reads and takes them in.
 
 from __future__ import annotations
 
+import logging
 import socket
 import threading
 from collections.abc import AsyncIterator, Iterator
@@ -124,7 +125,8 @@ async def served(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterato
                 await callback()
 
 
-async def test_install_then_the_test_and_every_transition_arrive_and_are_taken_in(served, receiver):
+async def test_install_then_the_test_and_every_transition_arrive_and_are_taken_in(served, receiver, caplog):
+    caplog.set_level(logging.DEBUG)
     target = PushTarget(receiver.url, SECRET)
     clean = await served.setup(PushAction.INSPECT, target)
     assert (clean.enabled, clean.url, clean.ours) == (False, None, False)
@@ -159,6 +161,8 @@ async def test_install_then_the_test_and_every_transition_arrive_and_are_taken_i
         ("MEDIA_AVAILABLE", RequestState.AVAILABLE, RequestState.AVAILABLE),
     ]
     assert (await lookup(served.context, [PULP], bob))[0].state is RequestState.AVAILABLE
+    texts = [f"{record.getMessage()} {record.exc_text or ''}" for record in caplog.records]
+    assert texts and not [text for text in texts if "FAKE-WEBHOOK-SECRET" in text]
 
 
 async def test_a_foreign_webhook_is_kept_unless_replaced(served, receiver):

@@ -84,7 +84,8 @@ class PushIntake:
         """Apply one status notice; the news of the tracked requests and the title's badge."""
         context = self.context
         index = context.index
-        requester = self._requester(notice)
+        known = index.request(int(notice.request_id)) if notice.request_id is not None else None
+        requester = self._requester(notice) if known is None else known.requested_by
         facts = facts_for(notice, index, requester)
         if facts is not None:
             reading = index.take_push(*facts)
@@ -92,7 +93,7 @@ class PushIntake:
             if author is not None:
                 context.forget_user_data(author)
         index.ledger.pushed(int(notice.request_id) if notice.request_id else None, pushed_status(notice))
-        log.info(
+        log.debug(
             "%s: push %s %s",
             context.provider,
             notice.describe(),

@@ -106,6 +106,11 @@ class FakeSeerr:
     ``enable_special_episodes`` (Jellyseerr/Seerr only; off by default: season 0 is dropped from
     every request while it is off, notes §8).
 
+    Webhook agent (``fake_webhook``): the settings routes, and a POST on every request
+    transition once configured (through the API or :meth:`configure_webhook`);
+    :attr:`webhook_deliveries`, :meth:`wait_for_deliveries`, :attr:`webhook_errors` and the
+    fault switches :attr:`webhook_faults` are for tests.
+
     Versions: ``version`` builds the flavour at another release (``FakeSeerr("seerr",
     version="3.2.0")``, ``FakeSeerr("overseerr", version="1.35.0")``, ``FakeSeerr("jellyseerr",
     version="2.5.2")``): ``/status`` reports it, and the traits the notes tie to a release follow

@@ -297,6 +297,7 @@ class WebhookSender:
             self.deliveries.append(delivery)
         parts = urlsplit(delivery.url)
         connection: http.client.HTTPConnection
+        port = 0
         try:
             if parts.scheme not in ("http", "https") or not parts.hostname:
                 raise ValueError(f"Invalid URL: {delivery.url!r}")
@@ -310,7 +311,7 @@ class WebhookSender:
                 connection.putheader(name, value)
             connection.endheaders(delivery.body)
         except ConnectionRefusedError:
-            self._fail(delivery, f"connect ECONNREFUSED {parts.hostname}:{parts.port or 80}")
+            self._fail(delivery, f"connect ECONNREFUSED {parts.hostname}:{port}")
             return None
         except (OSError, ValueError, UnicodeError) as error:
             self._fail(delivery, str(error) or type(error).__name__)

@@ -17,9 +17,9 @@ The routes of ``/api`` and ``/events`` answer an error with its ``to_dict()`` (t
 ======  ======================================================================================
 
 Aperture's own credentials being refused by the server is a 502, never a 401: a front end
-must not take it for its own bearer token being wrong. Errors of the data directory or the
-master key are answered with a plain message (their details, file paths, go to the log only),
-as :mod:`.auth` does.
+must not take it for its own bearer token being wrong. Errors of the data directory
+(``aperture.db``, ``config.toml``) or the master key are answered with a plain message; their
+details (file names, lines) go to the log only, as :mod:`.auth` does.
 """
 
 from __future__ import annotations
@@ -43,12 +43,13 @@ from aperture_hookspecs import (
     UnsupportedOperationError,
 )
 
+from ..config import ConfigFileError
 from ..file_errors import DataFileError
 from ..secrets import MasterKeyError, SecretUnreadableError
 
 log = logging.getLogger(__name__)
 
-_PLAIN = (DataFileError, MasterKeyError, SecretUnreadableError)
+_PLAIN = (DataFileError, ConfigFileError, MasterKeyError, SecretUnreadableError)
 PLAIN_MESSAGE = "Aperture's data directory cannot be used right now; an admin has been told (see the log)"
 
 _STATUSES: tuple[tuple[type[ApertureError], int], ...] = (

@@ -375,6 +375,7 @@ HOSTILE = [
     ("GET", "/api/availability?items=movie:603&user=a&user=b", None, "give one ?user="),
     ("GET", "/api/availability?items=movie:603,,book:1", None, "'book:1' is not a title reference"),
     ("GET", "/api/users", None, "name the users"),
+    ("GET", "/api/requests?user=", None, "needs a user name"),
     ("GET", "/api/users?user=alice&user=", None, "needs a user name"),
 ]
 

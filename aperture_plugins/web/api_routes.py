@@ -306,9 +306,9 @@ async def requests(request: Request) -> Response:
     """``POST /api/requests`` files a request; ``GET /api/requests?user=`` lists the tracked ones."""
     host = web_state(request).host
     if request.method == "GET":
-        name = request.query_params.get("user")
+        user = _query_user(request)
         tracked_of = getattr(host.settings, "tracked", None)
-        rows = tracked_of(None, name.strip() if name else None) if tracked_of else []
+        rows = tracked_of(None, user.name if user else None) if tracked_of else []
         return JSONResponse([{"provider": provider, **r.to_dict()} for provider, r in rows])
     body = await read_json(request)
     if not isinstance(body, dict):
@@ -321,8 +321,7 @@ async def requests(request: Request) -> Response:
         if body.get(field) is None:
             bad_input(f'the body needs "{field}"')
     item = parse_item(body["item"], '"item"')
-    user = parse_user(body["user"], '"user"')
-    result = await host.submit_request(item, user, parse_options(body))
+    result = await host.submit_request(item, parse_user(body["user"], '"user"'), parse_options(body))
     return JSONResponse(result.to_dict(), status_code=200 if result.already_requested else 201)
 
 

@@ -10,9 +10,13 @@ two users would do, through the same code paths as production:
    that cannot be mapped (two candidates), with the reason;
 3. show a Discovery page of a dozen titles for two users, with their badges and reasons;
 4. request a movie and a TV season as a user without auto-approve (Pending);
-5. approve them on the server, let the fake "download" them (progress bar), mark them
+5. serve Aperture's HTTP surface on 127.0.0.1 and set the server's webhook to it
+   (``webhook install``: the server's test notification must arrive);
+6. approve them on the server, let the fake "download" them (progress bar), mark them
    available, polling all along; an observer plugin prints each status change as it is
-   broadcast, ending with "available for recommendations".
+   broadcast, **with the path it came by**: the approvals and the arrivals by push within
+   milliseconds, the download progress by poll (no push carries it), ending with "available
+   for recommendations" and a count of each path.
 
 Deterministic, a few seconds; stops the server and deletes the directory unless
 ``keep`` is set. :func:`run_demo` returns the sequence of states it went through (the tests
@@ -22,8 +26,12 @@ check it).
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import socket
 import tempfile
 import threading
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -42,7 +50,7 @@ from aperture_hookspecs import (
     hookimpl,
 )
 
-from . import admin, render
+from . import admin, render, webhook_admin
 from .host import PluginHost
 
 PROVIDER = "jellyseerr"
@@ -91,9 +99,10 @@ class EventPrinter:
         line = render.badge(change.current)
         line.append(f"  {name} ({change.request.item}) for {change.request.user.name}: ")
         line.append(f"{change.previous.label} → {change.current.label}")
+        line.append(f"  (by {change.source})", style="bold cyan" if change.source == "push" else "dim")
         if change.current is RequestState.AVAILABLE:
             line.append(" — available for recommendations", style="bold")
-        self.console.print(line)
+        self.console.print(line, soft_wrap=True)
 
 
 def seed(fake: Any) -> dict[str, int]:
@@ -199,20 +208,86 @@ async def _flow(
             render.badge(result.state), f" {NAMES[(result.item.media_type.value, result.item.tmdb_id)]}"
         )
         record.states.append((str(result.item), result.state))
-    tracked = [
-        TrackedRequest(movie.request_id, movie.item, alice, movie.state, seasons=movie.seasons),
-        TrackedRequest(show.request_id, show.item, alice, show.state, seasons=show.seasons),
-    ]
 
-    async def poll() -> None:
-        nonlocal tracked
-        tracked = list((await host.poll(tracked)).tracked)
+    async def poll() -> list[TrackedRequest]:
+        """One polling cycle over the requests the host tracks in its store; returns them."""
+        return list((await host.poll_tracked(PROVIDER)).tracked)
 
     await poll()
-    console.rule("5 · The admin approves; Radarr/Sonarr download; the library scan finds them")
+    console.rule("5 · Admin: let the server push its changes to Aperture")
+    async with _serving(host) as public_url:
+        report = await webhook_admin.install(host, PROVIDER, public_url)
+        console.print(render.webhook_report(report.to_dict()))
+        await _the_server_works(console, host, fake, record, movie, show, poll, delay)
+    pushed = sum(1 for change in record.events if change.source == "push")
+    console.print(
+        f"{pushed} change(s) came by push, {len(record.events) - pushed} by poll "
+        "(download progress is only polled: no push carries it)."
+    )
+    console.rule("Done")
+    console.print(
+        "Requested as alice (X-Api-User), approved by the admin, downloaded, found in the library: "
+        "available for recommendations."
+    )
+
+
+@contextlib.asynccontextmanager
+async def _serving(host: PluginHost) -> AsyncIterator[str]:
+    """Aperture's HTTP surface on a free loopback port, in this event loop; yields its URL."""
+    import uvicorn
+
+    from .web import create_app
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    config = uvicorn.Config(create_app(host), log_level="warning", lifespan="on", loop="asyncio")
+    server = uvicorn.Server(config)
+    task = asyncio.get_running_loop().create_task(server.serve(sockets=[sock]), name="demo-http")
+    try:
+        while not server.started:
+            if task.done():
+                task.result()  # uvicorn could not start: say why
+            await asyncio.sleep(0.01)
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        await task
+        sock.close()
+
+
+async def _until(condition: Callable[[], bool], seconds: float = 5.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        await asyncio.sleep(0.01)
+    return True
+
+
+async def _the_server_works(
+    console: Console,
+    host: PluginHost,
+    fake: Any,
+    record: DemoRecord,
+    movie: Any,
+    show: Any,
+    poll: Callable[[], Awaitable[list[TrackedRequest]]],
+    delay: float,
+) -> None:
+    """Approve, download, mark available: pushes bring the approvals and arrivals, polls the rest."""
+    console.rule("6 · The admin approves; Radarr/Sonarr download; the library scan finds them")
+
+    def reached(state: RequestState) -> Callable[[], bool]:
+        def check() -> bool:
+            seen = {(c.request.request_id, c.current) for c in record.events}
+            return all((r.request_id, state) in seen for r in (movie, show))
+
+        return check
+
     for result in (movie, show):
         fake.approve(int(result.request_id))
-    await poll()
+    await _until(reached(RequestState.APPROVED))  # the pushes; a poll is the safety net
+    tracked = await poll()
     with _progress(console) as progress:
         tasks = {
             r.request_id: progress.add_task(NAMES[(r.item.media_type.value, r.item.tmdb_id)], total=100)
@@ -223,7 +298,7 @@ async def _flow(
                 fake.set_download(
                     int(result.request_id), fraction=fraction, eta=datetime.now(UTC) + timedelta(minutes=5)
                 )
-            await poll()
+            tracked = await poll()
             for request in tracked:
                 if request.progress and request.progress.fraction is not None:
                     progress.update(
@@ -234,12 +309,8 @@ async def _flow(
             progress.update(task, completed=100)
     for result in (movie, show):
         fake.mark_available(int(result.request_id))
+    await _until(reached(RequestState.AVAILABLE))
     await poll()
-    console.rule("Done")
-    console.print(
-        "Requested as alice (X-Api-User), approved by the admin, downloaded, found in the library: "
-        "available for recommendations."
-    )
 
 
 def _progress(console: Console) -> Any:

@@ -158,6 +158,13 @@ def test_demo_goes_through_the_whole_request_flow(capsys):
     for states in (movie, show):
         assert states == ["pending", "approved", "processing", "available"]
     assert {e["user"] for e in document["events"]} == {"alice"}
+    # the approvals and arrivals came by the server's webhook; download progress, which no
+    # push carries, is still polled while pushes arrive
+    paths = {(e["tmdb_id"], e["current"]): e["source"] for e in document["events"]}
+    for tmdb_id in (157336, 1399):
+        assert paths[tmdb_id, "approved"] == "push"
+        assert paths[tmdb_id, "processing"] == "poll"
+        assert paths[tmdb_id, "available"] == "push"
 
 
 def test_demo_without_a_terminal_prints_no_control_characters_and_cleans_up(data_dir):
@@ -172,6 +179,9 @@ def test_demo_without_a_terminal_prints_no_control_characters_and_cleans_up(data
         "Pending",
         "downloaded",
         "Available",
+        "(by push)",
+        "(by poll)",
+        "test notification reached Aperture",
     ):
         assert fragment in done.stdout
     assert "available for recommendations" in done.stdout

@@ -837,8 +837,14 @@ class MediaIndex:
 
     # -- download progress -------------------------------------------------------------------------
 
-    async def refresh_downloads(self, client: SeerrClient, *, max_age: float) -> bool:
+    async def refresh_downloads(
+        self, client: SeerrClient, *, max_age: float, checked_now: bool = False
+    ) -> bool:
         """Re-read download progress of PROCESSING titles if older than ``max_age`` seconds.
+
+        ``checked_now``: the caller's own refresh just made calls (where stamps are frozen
+        that check read the processing rows, so they are not read twice in one cycle; while
+        pushes arrive a polling cycle may run no check, and the downloads are read here).
 
         ``GET /media?filter=processing`` returns every processing row with its
         ``downloadStatus`` in one cheap call (with frozen stamps every index check reads it
@@ -847,8 +853,8 @@ class MediaIndex:
         now = self._clock()
         if self._downloads_at is not None and now - self._downloads_at < max_age:
             return False
-        if self.stamps.frozen and self._downloads_at is not None and self._downloads_at == self._checked_at:
-            return False  # the index check that just ran read them (at most max_staleness ago)
+        if checked_now and self.stamps.frozen and self._downloads_at == self._checked_at:
+            return False  # the index check the caller just ran read them
         if self._downloads_inflight is None:
             self._downloads_inflight = asyncio.ensure_future(self._read_downloads(client, now))
             self._downloads_inflight.add_done_callback(self._clear_downloads_inflight)

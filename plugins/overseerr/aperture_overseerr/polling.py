@@ -45,10 +45,11 @@ class RequestPoller:
             return []
         index.watch(int(t.request_id) for t in active)
         # every cycle checks the index, except while pushes arrive (then as often as lookups do)
-        await index.refresh(client, force=not index.ledger.healthy())
+        checked = await index.refresh(client, force=not index.ledger.healthy())
         await index.read_watched(client)  # in case the check it joined had begun before watch()
         if any(t.state in (RequestState.APPROVED, RequestState.PROCESSING) for t in active):
-            await index.refresh_downloads(client, max_age=index.progress_every)
+            # download progress is polled even while pushes arrive: no push carries it
+            await index.refresh_downloads(client, max_age=index.progress_every, checked_now=checked.calls > 0)
         updates: list[StatusUpdate] = []
         for request in active:
             request_id = int(request.request_id)

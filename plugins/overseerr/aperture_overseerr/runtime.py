@@ -260,13 +260,15 @@ class SeerrRuntime:
         # bringing the index up to date run at once. If several fail, the detection's error wins
         # (it says best what is wrong), then the viewer's, as if they had run one after the other.
         with self.own_requests.expect() as expectation:
-            identity, (viewer, own), _ = await _together(
+            identity, (viewer, own), refreshed = await _together(
                 self.identity(), self._viewer_and_requests(user, expectation), self.refresh_index()
             )
         is_4k = self.default_4k
         rows = [self.index.get(item.media_type.value, item.tmdb_id) for item in items]
         if any(row is not None and row.status_for(is_4k) == MEDIA_PROCESSING for row in rows):
-            await self.index.refresh_downloads(self.client, max_age=self.index.progress_every)
+            await self.index.refresh_downloads(
+                self.client, max_age=self.index.progress_every, checked_now=refreshed.calls > 0
+            )
         return [self._badge(item, identity, viewer, own) for item in items]
 
     def _badge(self, item: MediaRef, identity: ServerIdentity, viewer: Viewer, own: Latest) -> Availability:

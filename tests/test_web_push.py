@@ -3,7 +3,9 @@
 A small provider with ``Capability.PUSH`` (:mod:`tests.push_fakes`) receives pushes at
 ``POST /webhooks/pusher``; the store is a real SQLite file, read back through a second
 ``SettingsStore`` as another process would. What the Seerr plugin makes of the Seerr agent's
-real payloads is tested against the fake Seerr (``test_web_seerr_push``).
+real payloads is tested against the fake Seerr (``test_seerr_push_*``); the last test here
+runs the whole way: the fake Seerr's webhook agent, a real POST to the app, the event in the
+store.
 """
 
 from __future__ import annotations
@@ -20,13 +22,16 @@ import pytest
 from starlette.applications import Starlette
 from starlette.routing import Mount
 
-from aperture_hookspecs import ApertureUser, MediaRef, RequestState, TrackedRequest
+from aperture_hookspecs import ApertureUser, MediaRef, RequestOptions, RequestState, TrackedRequest
+from aperture_overseerr.testing import FakeSeerr
+from aperture_plugins import webhook_admin
 from aperture_plugins.host import PluginHost
 from aperture_plugins.push_store import PushStore
 from aperture_plugins.store import SettingsStore
 from aperture_plugins.web import aperture_lifespan, create_app
 from aperture_plugins.web.metrics import Metrics
 
+from .conftest import CANARY
 from .push_fakes import PushProvider, eventually, push_body, serve_app
 
 MOVIE = MediaRef.parse("movie:680")
@@ -399,3 +404,44 @@ def test_a_failing_poll_cycle_is_logged_and_the_poller_goes_on(
     text = app.state.aperture.metrics.render().decode()
     assert 'aperture_poll_cycles_total{outcome="error",provider="pusher"} 1.0' in text
     assert "pusher: polling failed" in caplog.text
+
+
+# -- end to end: the fake Seerr's webhook agent -> uvicorn -> the store ------------------------
+
+
+@pytest.mark.parametrize("flavour", ["overseerr", "jellyseerr", "seerr"])
+def test_a_transition_on_the_fake_seerr_reaches_the_store_through_its_webhook_not_a_poll(
+    flavour: str, data_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """``webhook install`` through the host, then an approval on the server: its agent POSTs to
+    the real app, the Seerr provider takes it in, the event is in the store (source ``push``;
+    no poller runs)."""
+    fake = FakeSeerr(flavour, api_key=CANARY)
+    fake.add_user("alice", jellyfin_username="alice" if flavour != "overseerr" else None)
+    fake.add_title("movie", 680, "Pulp Fiction")
+    host = PluginHost(data_dir).load()
+    reader = PushStore(SettingsStore(data_dir))
+    with fake.serve() as seerr_url:
+        host.set_settings("jellyseerr", {"url": seerr_url, "api_key": CANARY, "timeout": 5})
+        host.use("jellyseerr")
+        with serve_app(create_app(host), host) as served:
+            report = served.call(webhook_admin.install(host, "jellyseerr", served.url))
+            assert report.test_received is True
+            test = fake.webhook_deliveries[0]
+            assert test.test and test.status == 200  # our app answered the server's test
+            filed = served.call(host.submit_request(MOVIE, ALICE, RequestOptions()))
+            assert filed.state is RequestState.PENDING
+            fake.approve(int(filed.request_id))
+            status = eventually(
+                lambda: [event for event in reader.stream_after(0) if event.kind == "status"],
+                what="the approval's status event",
+            )
+            badges = [event for event in reader.stream_after(0) if event.kind == "badge"]
+    assert [(event.data["current"], event.data["source"], event.user) for event in status] == [
+        ("approved", "push", "alice")
+    ]
+    assert badges and badges[-1].data["state"] == "approved" and badges[-1].data["source"] == "push"
+    assert reader.receipts("jellyseerr")["test"].count == 1
+    assert reader.receipts("jellyseerr")["status"].count >= 2  # pending, then approved
+    assert "refused" not in reader.receipts("jellyseerr")
+    reader.store.close()

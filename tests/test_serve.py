@@ -110,9 +110,10 @@ def serving(*args: str, env: dict[str, str], timeout: float = 30) -> Iterator[Se
         yield Serving(process, url, lines)
     finally:
         selector.close()
-        if process.poll() is None:
+        if process.poll() is None:  # the test failed before stop(): show what serve said
             process.kill()
-            process.communicate()
+            _, rest = process.communicate()
+            print("serve's stderr:", "".join(lines) + rest, sep="\n")
 
 
 # -- refusing to listen -----------------------------------------------------------------------
@@ -223,9 +224,10 @@ def test_a_real_serve_takes_a_push_into_the_store_and_shuts_down_gracefully(
             headers={"authorization": authorization, "content-type": "application/json"},
             timeout=10,
         )
+        assert answer.status_code == 200, answer.text
         reader = PushStore(store)
         events = eventually(
-            lambda: len(reader.stream_after(0)) == 2 and reader.stream_after(0), what="the events"
+            lambda: len(reader.stream_after(0)) == 2 and reader.stream_after(0), what="the events", timeout=30
         )
         eventually(lambda: store._connection().execute("SELECT holder FROM leases").fetchall(), what="a poll")
         code, out, err = server.stop()

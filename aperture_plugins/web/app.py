@@ -18,9 +18,10 @@ push worker and, if asked, the poller, and finishes them at shutdown)::
 
     outer = Starlette(routes=[Mount("/aperture", app=aperture)], lifespan=lifespan)
 
-(Without it the push worker starts with the first push and queued pushes are not finished at
-shutdown.) The server then pushes to ``<public URL>/aperture/webhooks/<provider>``: give
-``webhook install --public-url`` the prefix.
+(Without it the push worker starts with the first push, queued pushes are not finished at
+shutdown and no poller runs.) The server then pushes to
+``<public URL>/aperture/webhooks/<provider>``: give ``webhook install --public-url`` the prefix
+(``--public-url http://aperture:8000/aperture``).
 
 Every error is answered as JSON (``{"error": CODE, "message": …, "hints": […]}``), never with
 a traceback or a secret.

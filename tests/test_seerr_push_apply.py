@@ -34,9 +34,12 @@ from aperture_hookspecs import (
     MediaRef,
     ProviderContext,
     ProviderInfo,
+    PushAction,
     PushDelivery,
     PushKind,
+    PushNotice,
     PushOutcome,
+    PushTarget,
     RequestState,
     TrackedRequest,
 )
@@ -477,6 +480,17 @@ async def test_changes_polling_finds_without_a_push_are_counted(harness: Harness
     assert health.last_unpushed_at is not None
     assert health.pushes_arriving is False, "pushes went missing: the check does not slow down"
     assert json.dumps(health.to_dict())
+    target = PushTarget("http://aperture.test/webhooks/jellyseerr", "Bearer FAKE-PUSH-SECRET")
+    setup = await harness.provider.aperture_push_setup(harness.context, PushAction.INSPECT, target, False)
+    assert (setup.unpushed_changes, setup.last_unpushed_at) == (2, health.last_unpushed_at)
+
+
+async def test_a_test_or_an_ignored_notice_changes_nothing(harness: Harness):
+    await harness.badges(None, PULP)
+    for kind in (PushKind.TEST, PushKind.IGNORED):
+        notice = PushNotice(kind, notification="TEST_NOTIFICATION")
+        assert await harness.provider.aperture_apply_push(harness.context, notice, []) == PushOutcome()
+    assert harness.runtime.push_health().pushes_applied == 0
 
 
 async def test_a_push_that_comes_a_moment_after_the_poll_is_not_missing(harness: Harness):

@@ -31,6 +31,7 @@ from aperture_hookspecs import (
     Availability,
     MediaRef,
     MediaType,
+    PushKind,
     PushNotice,
     PushOutcome,
     TrackedRequest,
@@ -82,6 +83,8 @@ class PushIntake:
 
     async def take(self, notice: PushNotice, tracked: Sequence[TrackedRequest]) -> PushOutcome:
         """Apply one status notice; the news of the tracked requests and the title's badge."""
+        if notice.kind is not PushKind.STATUS:
+            return PushOutcome()  # a test or an ignored type: nothing to take in
         context = self.context
         index = context.index
         known = index.request(int(notice.request_id)) if notice.request_id is not None else None

@@ -527,7 +527,15 @@ async def test_while_pushes_arrive_the_full_check_runs_less_often(tmp_path: Path
         await harness.provider.aperture_poll_status(harness.context, [track])
         await harness.badges("bob", PULP)
         assert counts() == before, "pushes arrive: the check waits for its stretched interval"
-        now[0] += stretched
+        harness.fake.set_download(request_id, fraction=0.5)  # no push carries download progress
+        index.progress_every = 10.0  # the progress_interval setting: shorter than the stretched check
+        now[0] += index.progress_every
+        approved = tracked(request_id, PULP, RequestState.APPROVED)
+        [update] = await harness.provider.aperture_poll_status(harness.context, [approved])
+        assert counts() == before, "still no check"
+        assert update.state is RequestState.PROCESSING and update.progress is not None
+        assert update.progress.fraction == 0.5, "download progress is polled as before"
+        now[0] += stretched - index.progress_every
         await harness.provider.aperture_poll_status(harness.context, [track])
         assert counts() == before + 1
         now[0] += index.ledger.recent + 1  # no push for a while: back to the usual pace

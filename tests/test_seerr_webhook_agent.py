@@ -39,6 +39,7 @@ from aperture_overseerr.webhook_agent import (
     TEST_TIME_LIMIT,
     push_setup,
     read_settings,
+    shown_url,
 )
 
 RECORDED = Path(__file__).parents[1].parent / "shared" / "reference" / "recorded"
@@ -317,3 +318,12 @@ async def test_the_authorization_value_is_never_shown(agent: RecordedAgent, capl
     leaked = [text for text in shown if "AUTH-CANARY" in text]
     assert not leaked
     assert agent.stored["options"]["authHeader"] == SECRET  # it was used, where it belongs
+
+
+def test_a_password_in_a_receivers_url_is_not_shown():
+    assert (
+        shown_url("https://hook:s3cret@hooks.example:8443/seerr?x=1")
+        == "https://hook@hooks.example:8443/seerr?x=1"
+    )
+    assert shown_url(FOREIGN) == FOREIGN
+    assert shown_url("") == ""

@@ -154,6 +154,14 @@ class _Server(uvicorn.Server):
     closes the host and exits 0.
     """
 
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        """End the open ``/events`` streams first: uvicorn would otherwise wait its graceful
+        timeout for them and then cancel them with an error in the log."""
+        state = getattr(getattr(self.config.app, "state", None), "aperture", None)
+        if state is not None:
+            state.stop_streams()
+        await super().shutdown(sockets)
+
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
         if threading.current_thread() is not threading.main_thread():

@@ -290,3 +290,23 @@ def test_token_list_without_tokens_says_how_to_make_one(
 ) -> None:
     assert main(["token", "list"]) == 0
     assert "aperture-plugins token create" in capsys.readouterr().out
+
+
+def test_an_open_events_stream_ends_at_once_when_serve_stops(data_dir: Path) -> None:
+    """Without the stop signal uvicorn waits its graceful 5 s for the stream, then cuts it (the
+    client reads an incomplete chunked body) and logs "Exception in ASGI application"."""
+    token = watch_secret("fake-env-token-streams-9c2e")
+    with serving(env=environment(data_dir, token=token)) as server:
+        headers = {"authorization": f"Bearer {token}", "accept": "text/event-stream"}
+        with (
+            httpx.Client(timeout=httpx.Timeout(10.0, read=20.0)) as client,
+            client.stream("GET", f"{server.url}/events", headers=headers) as stream,
+        ):
+            lines = stream.iter_lines()
+            assert next(lines).startswith("retry:")
+            server.process.send_signal(signal.SIGTERM)
+            rest = list(lines)  # the stream ends properly: the last chunk comes, nothing is cut
+        code, _, err = server.stop()
+    assert code == 0
+    assert "Exception in ASGI application" not in err and "CancelledError" not in err
+    assert all(not line.startswith("event:") for line in rest)

@@ -57,7 +57,7 @@ import json
 import logging
 import re
 import time
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -185,14 +185,18 @@ def sse_message(
 
 
 async def event_stream(
-    feed: EventFeed, host: PluginHost, heartbeat_seconds: float
+    feed: EventFeed,
+    host: PluginHost,
+    heartbeat_seconds: float,
+    stopping: Callable[[], bool] = lambda: False,
 ) -> AsyncGenerator[str, None]:
-    """The messages of one stream, from the feed's cursor on, forever (see the module docstring)."""
+    """The messages of one stream, from the feed's cursor on, until ``stopping()`` (the server
+    shuts down; the client then reconnects elsewhere or later with its last id)."""
     sent_id = feed.cursor
     yield f"retry: {RETRY_MILLISECONDS}\n" + sse_message(event_id=sent_id)
     last_write = time.monotonic()
     failing = False
-    while True:
+    while not stopping():
         try:
             gap, batch = feed.read()
         except ApertureError as error:  # a store locked or damaged for now: try again later
@@ -305,7 +309,8 @@ async def events(request: Request) -> Response:
         )
     except ApertureError as error:
         return error_answer(error)
-    return EventStreamResponse(event_stream(feed, host, state.heartbeat_seconds), state.metrics)
+    stream = event_stream(feed, host, state.heartbeat_seconds, lambda: state.stopping)
+    return EventStreamResponse(stream, state.metrics)
 
 
 EVENT_ROUTES: list[BaseRoute] = [Route("/events", events, methods=["GET"])]

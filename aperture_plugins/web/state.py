@@ -35,6 +35,8 @@ class WebState:
     * ``push_worker``: the background worker that applies accepted status pushes.
     * ``poll_interval``: seconds between the poller's cycles when the app runs one (``serve``),
       else ``None``.
+    * ``stopping``: set by :meth:`stop_streams` when the server shuts down: open ``/events``
+      streams end at once instead of holding the shutdown until they are cancelled.
     """
 
     host: PluginHost
@@ -45,6 +47,12 @@ class WebState:
     max_push_bytes: int = MAX_PUSH_BYTES
     push_worker: PushWorker | None = None
     poll_interval: float | None = None
+    stopping: bool = False
+
+    def stop_streams(self) -> None:
+        """End every open ``/events`` stream (the server is shutting down)."""
+        self.stopping = True
+        self.host.events_logged.notify()
 
     def __post_init__(self) -> None:
         if self.push_worker is None:

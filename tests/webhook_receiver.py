@@ -92,7 +92,7 @@ def running_receiver(mode: Mode = "ok") -> Iterator[Receiver]:
     receiver = Receiver(server)
     receiver.mode = mode
     holder.append(receiver)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     try:
         yield receiver

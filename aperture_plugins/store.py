@@ -267,6 +267,22 @@ def _translating_file_errors(cls: _StoreType) -> _StoreType:
 _serials = itertools.count(1)
 
 
+def _tracked_from_row(row: Sequence[Any], user_data: dict[str, Any]) -> TrackedRequest:
+    """A ``tracked_requests`` row (provider, request_id, media_type, tmdb_id, user_json, state,
+    is_4k, seasons_json, progress_json) as a :class:`TrackedRequest`; ``user_data`` is its user."""
+    seasons = json.loads(row[7]) if row[7] else None
+    progress = json.loads(row[8]) if row[8] else None
+    return TrackedRequest(
+        request_id=row[1],
+        item=MediaRef(row[2], row[3]),
+        user=ApertureUser(**user_data),
+        state=RequestState(row[5]),
+        is_4k=bool(row[6]),
+        seasons=tuple(seasons) if isinstance(seasons, list) else seasons,
+        progress=progress_from_dict(progress),
+    )
+
+
 @_translating_file_errors
 class SettingsStore:
     """Provider settings and host state in SQLite (see the module docstring).
@@ -714,23 +730,23 @@ class SettingsStore:
             user_data = json.loads(row[4])
             if user is not None and user_data.get("name") != user:
                 continue
-            seasons = json.loads(row[7]) if row[7] else None
-            progress = json.loads(row[8]) if row[8] else None
-            result.append(
-                (
-                    row[0],
-                    TrackedRequest(
-                        request_id=row[1],
-                        item=MediaRef(row[2], row[3]),
-                        user=ApertureUser(**user_data),
-                        state=RequestState(row[5]),
-                        is_4k=bool(row[6]),
-                        seasons=tuple(seasons) if isinstance(seasons, list) else seasons,
-                        progress=progress_from_dict(progress),
-                    ),
-                )
-            )
+            result.append((row[0], _tracked_from_row(row, user_data)))
         return result
+
+    def tracked_concerning(
+        self, provider: str, request_id: str | None, item: MediaRef | None
+    ) -> list[TrackedRequest]:
+        """The provider's tracked requests with this ``request_id`` or for this ``item``, oldest
+        first: what one push can concern, read without reading every tracked request (a push
+        comes for one request or title, and pushes may come hundreds a second)."""
+        query = (
+            "SELECT provider, request_id, media_type, tmdb_id, user_json, state, is_4k, seasons_json, "
+            "progress_json FROM tracked_requests WHERE provider = ? AND (request_id = ? "
+            "OR (media_type = ? AND tmdb_id = ?)) ORDER BY rowid"
+        )
+        media_type, tmdb_id = (item.media_type.value, item.tmdb_id) if item is not None else (None, None)
+        rows = self._connection().execute(query, (provider, request_id, media_type, tmdb_id)).fetchall()
+        return [_tracked_from_row(row, json.loads(row[4])) for row in rows]
 
     # -- caches and errors -----------------------------------------------------------------
 

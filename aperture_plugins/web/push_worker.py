@@ -130,3 +130,6 @@ class PushWorker:
             finally:
                 queue.task_done()
                 self.metrics.push_queue_depth.set(queue.qsize())
+            # A job that makes no server call never suspends: without this the worker would run
+            # the whole backlog in one go while answers to the server and lookups wait.
+            await asyncio.sleep(0)

@@ -190,6 +190,13 @@ BROKEN = [
         + r"aperture_submit_request is implemented without Capability.REQUEST and returned RequestResult\(",
     ),
     Broken(
+        "pushes without Capability.PUSH",
+        "test_no_operation_without_its_capability",
+        ((CAPABILITIES, CAPABILITIES.replace("            Capability.PUSH,\n", "")),),
+        _promise("hook_without_capability")
+        + r"aperture_(apply_push|push_setup) is implemented without Capability.PUSH and returned Push",
+    ),
+    Broken(
         "schema normalises twice",
         "test_settings_schema_accepts_the_example",
         (('lambda url: url.rstrip("/")', 'lambda url: url + "/"'),),

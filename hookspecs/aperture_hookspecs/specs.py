@@ -249,8 +249,10 @@ async def aperture_push_setup(
     ``target`` is where the host wants pushes (its public URL for this provider) and the exact
     ``Authorization`` value it accepts: a secret, never log it or put it in a message. See
     :class:`~aperture_hookspecs.push.PushAction` for the actions. Always read the server's
-    set-up first. ``INSTALL`` must not overwrite a set-up that pushes to another URL unless
-    ``replace`` is true: raise :class:`~aperture_hookspecs.errors.ForeignWebhookError` naming it.
+    set-up first. ``INSTALL`` makes the server push every media event to ``target``; installing
+    again over a set-up that already pushes to ``target`` is not foreign and must succeed.
+    ``INSTALL`` must not overwrite a set-up that pushes to another URL unless ``replace`` is
+    true: raise :class:`~aperture_hookspecs.errors.ForeignWebhookError` naming it.
     ``REMOVE`` switches off only a set-up that pushes to ``target``. ``TEST`` asks the server to
     send its test notification to ``target`` and returns once the server says it sent it (the
     host then waits for it to arrive). Return the set-up as it is afterwards.

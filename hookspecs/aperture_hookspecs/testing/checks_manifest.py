@@ -10,11 +10,13 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 import voluptuous as vol
 
 from ..errors import InvalidSettingsError
+from ..push import PushAction, PushDelivery, PushKind, PushNotice, PushOutcome, PushTarget
 from ..settings import OptionalSecret, Secret, field_names, secret_fields, validate_settings
 from ..types import Availability, Capability, RequestOptions, RequestState, TrackedRequest
 from .leaks import SecretScanner
@@ -119,6 +121,24 @@ def check_hooks_without_capability(setup: ProviderSetup) -> None:
             {"requests": (TrackedRequest("987654321", items[0], setup.user, RequestState.PENDING),)}
         ],
         "aperture_map_users": [{"users": (setup.user,)}],
+        "aperture_parse_push": [{"delivery": PushDelivery(b"{}", datetime.now(UTC), "application/json")}],
+        "aperture_apply_push": [
+            {
+                "notice": PushNotice(
+                    PushKind.STATUS, item=items[0], request_id="987654321", state=RequestState.APPROVED
+                ),
+                "requests": (),
+            }
+        ],
+        "aperture_push_setup": [
+            {
+                "action": PushAction.INSPECT,
+                "target": PushTarget(
+                    "http://aperture.invalid/webhooks/kit", "Bearer aperture-kit-undeclared"
+                ),
+                "replace": False,
+            }
+        ],
     }
     with setup.session() as session:
         for hook in undeclared:
@@ -137,8 +157,12 @@ def check_hooks_without_capability(setup: ProviderSetup) -> None:
 
 
 def _answers_nothing(hook: str, value: Any) -> bool:
-    if hook == "aperture_submit_request":
-        return False  # a request was filed (or something else returned): it did the work
+    if hook in ("aperture_submit_request", "aperture_push_setup"):
+        return False  # a request was filed, a set-up read (or something else returned): it did the work
+    if hook == "aperture_parse_push":
+        return isinstance(value, PushNotice) and value.kind is PushKind.IGNORED
+    if hook == "aperture_apply_push":
+        return isinstance(value, PushOutcome) and not value.updates and not value.titles
     answers = list(value or ())
     if hook == "aperture_lookup_availability":
         return all(isinstance(a, Availability) and a.state is RequestState.NOT_AVAILABLE for a in answers)

@@ -406,7 +406,8 @@ _CATALOGUE = (
         "INSTALL (with replace over a foreign set-up) must leave the server pushing to the target",
         "specs",
         "aperture_push_setup",
-        "``target`` is where the host wants pushes",
+        "``INSTALL`` makes the server push every media event to ``target``; installing again over a "
+        "set-up that already pushes to ``target`` is not foreign and must succeed",
     ),
     Promise(
         "push_remove",

@@ -12,7 +12,10 @@ lookups and polling cycles again on a second server with the same rows but only
 ``--small-requests`` open requests and nothing else in flight (the in-flight sets the frozen
 checks read are then a home server's size). The first flavour also runs what does not depend on
 the stamps (the naive baseline and the concurrent users). The index memory is measured in
-process (:func:`benchmarks.scenarios.index_memory`).
+process (:func:`benchmarks.scenarios.index_memory`). Then the push benchmark (issue 14,
+:mod:`benchmarks.push`) on every flavour, on servers of its own: transition → SSE event, and
+lookups under push load (``--push-*`` options; ``--push-only`` runs it alone, ``--push-transitions
+0`` skips it).
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from typing import Any
 
 from rich.console import Console
 
-from . import report, scenarios, soak
+from . import push, report, scenarios, soak
 from .flavours import DEFAULT_FLAVOURS, Flavour, parse_flavours
 from .server import RemoteFake, ServerSpec
 from .world import MEDIA_PENDING, MEDIA_PROCESSING, Latency, Reserve, World, seed
@@ -108,6 +111,28 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="the server's TMDB throttle for the second naive baseline (0 = skip that baseline)",
     )
     parser.add_argument("--repeat", type=int, default=_env("REPEAT", 5), help="runs of each warm lookup")
+    parser.add_argument(
+        "--push-transitions",
+        type=int,
+        default=_env("PUSH_TRANSITIONS", 200),
+        help="push benchmark (issue 14): transitions timed to the SSE event, per flavour (0 = skip push)",
+    )
+    parser.add_argument(
+        "--push-rate", type=float, default=_env("PUSH_RATE", 1000.0), help="pushes per second of the load"
+    )
+    parser.add_argument(
+        "--push-seconds",
+        type=float,
+        default=_env("PUSH_SECONDS", 10.0),
+        help="seconds of lookups idle, then as long under push load",
+    )
+    parser.add_argument(
+        "--push-spacing", type=float, default=_env("PUSH_SPACING", 0.1), help="seconds between transitions"
+    )
+    parser.add_argument(
+        "--push-cadence", type=float, default=_env("PUSH_CADENCE", 0.1), help="seconds between the lookups"
+    )
+    parser.add_argument("--push-only", action="store_true", help="run the push benchmark only")
     parser.add_argument("--quick", action="store_true", help="small sizes, for a fast check")
     parser.add_argument("--output", type=Path, default=HERE / "results.json", help="where to write JSON")
     parser.add_argument("--markdown", action="store_true", help="also print the tables as Markdown")
@@ -123,6 +148,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         args.change_spacing = min(args.change_spacing, 0.3)
         args.poll_interval = min(args.poll_interval, 5.0)
         args.progress_interval = 5.0  # so a moving server's progress shows within the short window
+        args.push_transitions = min(args.push_transitions, 50)
+        args.push_seconds = min(args.push_seconds, 3.0)
     try:
         args.flavour_list = parse_flavours(args.flavours)
     except ValueError as error:
@@ -159,6 +186,10 @@ async def run(args: argparse.Namespace, console: Console) -> dict[str, Any]:
         },
         "flavours": [],
     }
+    if args.push_only:
+        results["push"] = _push(args, latency, flavours, console)
+        results["targets"] = report.targets(results)
+        return results
     for n, flavour in enumerate(flavours):
         spec, world = _server(args, latency, flavour, args.tracked + args.untracked, settle=False)
         figures = await _flavour(args, console, spec, world, first=n == 0, results=results)
@@ -170,8 +201,30 @@ async def run(args: argparse.Namespace, console: Console) -> dict[str, Any]:
     for size in (int(n) for n in str(args.memory_rows).split(",") if n.strip()):
         results["memory"][str(size)] = await scenarios.index_memory(size)
         console.log(f"memory at {size:,} rows done")
+    if args.push_transitions > 0:
+        results["push"] = _push(args, latency, flavours, console)
     results["targets"] = report.targets(results)
     return results
+
+
+def _push(
+    args: argparse.Namespace, latency: Latency, flavours: list[Flavour], console: Console
+) -> dict[str, Any]:
+    """The push benchmark (:mod:`benchmarks.push`) on every flavour, on servers of its own."""
+    config = push.PushConfig(
+        rows=args.rows,
+        users=max(args.users, 2),
+        tracked=args.tracked,
+        untracked=args.untracked,
+        page_size=args.page_size,
+        latency=latency,
+        transitions=max(args.push_transitions, 1),
+        spacing=args.push_spacing,
+        rate=args.push_rate,
+        load_seconds=args.push_seconds,
+        cadence=args.push_cadence,
+    )
+    return push.run(flavours, config, log=console.log)
 
 
 def _server(

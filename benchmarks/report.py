@@ -1,5 +1,5 @@
-"""The figures as rich tables (or Markdown), the targets of issues 7 and 12 checked against them,
-and ``results.json``.
+"""The figures as rich tables (or Markdown), the targets of issues 7, 12 and 14 checked against
+them, and ``results.json`` (the push benchmark's tables and targets: :mod:`benchmarks.push_report`).
 
 Tables: what does not depend on the stamps (on the first flavour's server), the lookups and
 polling cycles of every flavour side by side, the long-running window (each change on every
@@ -17,6 +17,8 @@ from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+
+from . import push_report
 
 
 def load_average() -> list[float] | None:
@@ -52,7 +54,9 @@ def _primary(results: dict[str, Any]) -> dict[str, Any]:
 
 
 def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
-    """Each target of issues 7 and 12 with what was measured and whether it is met."""
+    """Each target of issues 7, 12 and 14 with what was measured and whether it is met."""
+    if not results.get("flavours"):  # --push-only
+        return push_report.targets(results.get("push"))
     primary = _primary(results)
     naive = results["naive"]
     memory = results["memory"]
@@ -169,7 +173,7 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
         f"{many['calls']} vs {one['calls']} ({many['per_user_calls']} per-user vs {one['per_user_calls']})",
         many["calls"] == one["calls"],
     )
-    return rows
+    return rows + push_report.targets(results.get("push"))
 
 
 def _short(flavour: dict[str, Any]) -> str:
@@ -411,6 +415,8 @@ def soak_rows(results: dict[str, Any]) -> Rows:
 
 
 def _tables(results: dict[str, Any]) -> list[tuple[str, list[str], Rows]]:
+    if not results.get("flavours"):  # --push-only
+        return push_report.tables(results.get("push"))
     config = results["config"]
     primary = _primary(results)
     latency = f"latency TMDB {config['tmdb_latency_ms']:g} ms, DB {config['db_latency_ms']:g} ms"
@@ -433,7 +439,7 @@ def _tables(results: dict[str, Any]) -> list[tuple[str, list[str], Rows]]:
                 windows,
             )
         )
-    return tables
+    return tables + push_report.tables(results.get("push"))
 
 
 def print_report(results: dict[str, Any], console: Console | None = None) -> None:
@@ -445,7 +451,7 @@ def print_report(results: dict[str, Any], console: Console | None = None) -> Non
         for row in rows:
             table.add_row(*row)
         console.print(table)
-    checks = Table(title="targets (issues 7 and 12)")
+    checks = Table(title="targets (issues 7, 12 and 14)")
     for column in ("target", "wanted", "measured", "met"):
         checks.add_column(column, overflow="fold")
     for row in results["targets"]:

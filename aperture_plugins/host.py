@@ -938,11 +938,12 @@ class PluginHost:
                     Severity.WARNING,
                 )
             )
-        elif setup.unpushed_changes:
+        elif missing := max(push_store.unpushed_transitions(record.name)[0], setup.unpushed_changes):
+            # the event log counts every process's polls; the provider, this process's
             problems.append(
                 ConnectionProblem(
                     "pushes_missing",
-                    f"Pushes are missing: polling found {setup.unpushed_changes} change(s) no push announced",
+                    f"Pushes are missing: polling found {missing} change(s) no push announced",
                     ("Check the server reaches Aperture: webhook install sends a test",),
                     Severity.WARNING,
                 )

@@ -59,6 +59,7 @@ from aperture_hookspecs import (
 
 from ..host import PluginHost
 from .auth import require_token
+from .bodies import read_limited
 from .error_status import error_answer
 from .errors import JSONHTTPError
 from .health import provider_health
@@ -90,20 +91,16 @@ def bad_input(message: str) -> NoReturn:
 
 async def read_json(request: Request) -> Any:
     """The request's JSON body: 413 above :data:`MAX_BODY_BYTES`, 400 if missing or not JSON."""
-    length = request.headers.get("content-length")
-    if length is not None and (not length.isdigit() or int(length) > MAX_BODY_BYTES):
-        if not length.isdigit():
-            bad_input("Content-Length is not a number")
-        raise _too_large()
-    body = bytearray()
-    async for chunk in request.stream():
-        body.extend(chunk)
-        if len(body) > MAX_BODY_BYTES:
-            raise _too_large()
+    body = await read_limited(
+        request,
+        MAX_BODY_BYTES,
+        too_large=_too_large,
+        bad_length=lambda: JSONHTTPError(400, "bad_request", "Content-Length is not a number"),
+    )
     if not body.strip():
         bad_input("a JSON body is required")
     try:
-        return json.loads(bytes(body), parse_constant=_no_constant)
+        return json.loads(body, parse_constant=_no_constant)
     except RecursionError:
         bad_input("the body is not usable JSON: nested too deeply")
     except ValueError as error:  # JSONDecodeError, a bad encoding, NaN

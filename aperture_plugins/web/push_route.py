@@ -41,6 +41,7 @@ from starlette.routing import BaseRoute, Route
 
 from aperture_hookspecs import ApertureError, InvalidPushError, PushDelivery, PushKind, PushNotice
 
+from .bodies import read_limited
 from .errors import error_response
 from .metrics import UNKNOWN_PROVIDER
 from .state import WebState, web_state
@@ -132,23 +133,20 @@ async def _accept(request: Request, state: WebState, name: str) -> PushNotice:
 
 async def _read_limited(request: Request, limit: int) -> bytes:
     """The body, or a 413 refusal as soon as it is known to exceed ``limit`` bytes."""
-    too_large = _RefusedPushError(
-        413, "too_large", "too_large", f"A push may be at most {limit // 1024} KiB", detail="body too large"
+    return await read_limited(
+        request,
+        limit,
+        too_large=lambda: _RefusedPushError(
+            413,
+            "too_large",
+            "too_large",
+            f"A push may be at most {limit // 1024} KiB",
+            detail="body too large",
+        ),
+        bad_length=lambda: _RefusedPushError(
+            400, "malformed", "bad_request", "Content-Length is not a number"
+        ),
     )
-    declared = request.headers.get("content-length")
-    if declared is not None:
-        if not declared.strip().isdigit():
-            raise _RefusedPushError(400, "malformed", "bad_request", "Content-Length is not a number")
-        if int(declared) > limit:
-            raise too_large
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise too_large
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def _unavailable(error: ApertureError) -> _RefusedPushError:

@@ -22,6 +22,7 @@ import hmac
 import inspect
 import json
 import secrets
+import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -36,6 +37,9 @@ TOKEN_PREFIX = "apt_"
 """API tokens start with this, so a leaked one is recognisable (and scrubbed by the canary)."""
 
 RECEIPT_KINDS = ("status", "test", "ignored", "refused")
+
+_DECRYPTED: weakref.WeakKeyDictionary[SettingsStore, dict[str, tuple[str, str]]] = weakref.WeakKeyDictionary()
+"""Per store and provider: the webhook secret's envelope last decrypted, and its clear text."""
 
 
 @dataclass(frozen=True)
@@ -99,7 +103,13 @@ class PushStore:
     # -- webhook secrets -------------------------------------------------------------------
 
     def webhook_secret(self, provider: str) -> str | None:
-        """The provider's webhook secret in clear text, or ``None`` if none was made yet."""
+        """The provider's webhook secret in clear text, or ``None`` if none was made yet.
+
+        The stored envelope is read every time, so a secret renewed or re-encrypted by any
+        process counts at once; the clear text of the envelope last decrypted is remembered
+        with it (per store), since every push is authenticated and decrypting costs more than
+        the rest of the check.
+        """
         row = (
             self.store._connection()
             .execute("SELECT envelope FROM webhook_secrets WHERE provider = ?", (provider,))
@@ -107,7 +117,13 @@ class PushStore:
         )
         if row is None:
             return None
-        return self.store._decrypt_settled(provider, "webhook secret", row[0])
+        memo = _DECRYPTED.setdefault(self.store, {})
+        known = memo.get(provider)
+        if known is not None and known[0] == row[0]:
+            return known[1]
+        secret = self.store._decrypt_settled(provider, "webhook secret", row[0])
+        memo[provider] = (row[0], secret)
+        return secret
 
     def has_webhook_secret(self, provider: str) -> bool:
         """Whether a webhook secret was made for ``provider`` (without decrypting it)."""

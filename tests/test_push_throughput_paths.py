@@ -7,6 +7,8 @@
 * The push worker lets the event loop run between two notices: a notice whose provider makes no
   server call never suspends, and the worker would otherwise take its whole backlog in one go
   while answers to the server and lookups wait.
+* Authenticating a push decrypts the webhook secret only when its stored envelope changed
+  (decrypting was most of the check's cost); a secret renewed by another process counts at once.
 
 Both are behaviours, checked without timing anything.
 """
@@ -32,6 +34,7 @@ from aperture_hookspecs import (
     hookimpl,
 )
 from aperture_plugins.host import PluginHost
+from aperture_plugins.push_store import PushStore
 from aperture_plugins.store import SettingsStore
 from aperture_plugins.web.metrics import Metrics
 from aperture_plugins.web.push_worker import PushWorker
@@ -147,3 +150,32 @@ async def test_the_worker_lets_other_tasks_run_between_two_notices() -> None:
     assert len(applies) == 3
     between = [order[a + 1 : b] for a, b in itertools.pairwise(applies)]
     assert all("other" in steps for steps in between), order
+
+
+def test_the_webhook_secret_is_decrypted_again_only_when_its_envelope_changed(
+    host: PluginHost, data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = host.settings
+    assert isinstance(store, SettingsStore)
+    secret = host.push_store().ensure_webhook_secret("pusher")
+    decrypted: list[str] = []
+    plain_decrypt = store.secrets.decrypt
+
+    def counting(*args: object, **kwargs: object) -> str:
+        decrypted.append("once")
+        return plain_decrypt(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(store.secrets, "decrypt", counting)
+    for _ in range(5):
+        assert host.push_store().push_authorized("pusher", f"Bearer {secret}")
+    assert not host.push_store().push_authorized("pusher", "Bearer wrong")
+    assert len(decrypted) == 1
+    other = SettingsStore(data_dir)  # another process renews the secret
+    try:
+        renewed = PushStore(other).ensure_webhook_secret("pusher", renew=True)
+    finally:
+        other.close()
+    assert renewed != secret
+    assert not host.push_store().push_authorized("pusher", f"Bearer {secret}")
+    assert host.push_store().push_authorized("pusher", f"Bearer {renewed}")
+    assert len(decrypted) == 2

@@ -481,3 +481,22 @@ def test_the_leak_check_fails_a_test_whose_answer_or_log_holds_a_secret(pytester
     assert "1 of 1 HTTP answers hold the API key, a webhook secret or an API token" in output
     assert "a webhook secret or API token leaked into log records of ['some.route']" in output
     assert "ERROR test_leaky.py::test_clean" not in output
+
+
+def test_a_flood_of_unauthenticated_pushes_is_counted_but_recorded_and_logged_once(
+    host: PluginHost, secret: str, served: str, data_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Each refused push is counted; the store is written (and a warning logged) at most once per
+    provider and reason every ten seconds, so a scanner costs no writes."""
+    for _ in range(30):
+        assert post(f"{served}/webhooks/pusher", push_body(request="7"), "Bearer wrong").status_code == 401
+    metrics = httpx.get(f"{served}/metrics", timeout=10).text
+    assert 'aperture_pushes_refused_total{provider="pusher",reason="unauthorized"} 30.0' in metrics
+    reader = SettingsStore(data_dir)
+    try:
+        refused = PushStore(reader).receipts("pusher")["refused"]
+    finally:
+        reader.close()
+    assert refused.count == 1 and refused.detail.startswith("unauthorized")
+    warnings = [r for r in caplog.records if r.levelname == "WARNING" and "refused" in r.getMessage()]
+    assert len(warnings) == 1

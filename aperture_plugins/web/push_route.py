@@ -33,6 +33,7 @@ the log says more. No answer and no log line ever holds the secret or the header
 from __future__ import annotations
 
 import logging
+import time
 from datetime import UTC, datetime
 
 from starlette.requests import Request
@@ -168,8 +169,22 @@ def _label(state: WebState, name: str) -> str:
         return UNKNOWN_PROVIDER
 
 
+REFUSAL_RECORD_SECONDS = 10.0
+"""A kind of refusal is logged and written to the store at most this often per provider (each is
+counted in the metrics): a flood of unauthenticated POSTs costs no writes and no log flood."""
+
+
 def _refused(state: WebState, name: str, label: str, refusal: _RefusedPushError) -> None:
     state.metrics.push_refused(label, refusal.reason)
+    now = time.monotonic()
+    key = (label, refusal.reason)
+    last = state.refusals_recorded_at.get(key)
+    if last is not None and now - last < REFUSAL_RECORD_SECONDS:
+        log.debug("push for %s refused (%d %s) again", label, refusal.status, refusal.reason)
+        return
+    if len(state.refusals_recorded_at) > 1000:  # bounded: labels are loaded providers or "(unknown)"
+        state.refusals_recorded_at.clear()
+    state.refusals_recorded_at[key] = now
     log.warning("push for %s refused (%d %s): %s", label, refusal.status, refusal.reason, refusal.detail)
     if label == UNKNOWN_PROVIDER or refusal.reason == "unavailable":
         return

@@ -48,6 +48,8 @@ class WebState:
     push_worker: PushWorker | None = None
     poll_interval: float | None = None
     stopping: bool = False
+    refusals_recorded_at: dict[tuple[str, str], float] = field(default_factory=dict)
+    """When each (provider, reason) of refused pushes was last logged and recorded."""
 
     def stop_streams(self) -> None:
         """End every open ``/events`` stream (the server is shutting down)."""

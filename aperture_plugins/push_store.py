@@ -31,6 +31,7 @@ from typing import Any
 from aperture_hookspecs import Availability, RequestState
 
 from .event_log import change_from_payload, utc_text
+from .secrets import KeyMismatchError
 from .store import SettingsStore, _file_errors
 
 TOKEN_PREFIX = "apt_"
@@ -110,20 +111,33 @@ class PushStore:
         with it (per store), since every push is authenticated and decrypting costs more than
         the rest of the check.
         """
+        envelope = self._envelope(provider)
+        if envelope is None:
+            return None
+        memo = _DECRYPTED.setdefault(self.store, {})
+        known = memo.get(provider)
+        if known is not None and known[0] == envelope:
+            return known[1]
+        what = f"the webhook secret of {provider}"
+        try:
+            secret = self.store.secrets.decrypt(envelope, what, provider)
+        except KeyMismatchError:
+            # a rotation in another process may have re-encrypted the row and dropped the old
+            # key between the two reads: read the row again; an unchanged row is a real mismatch
+            fresh = self._envelope(provider)
+            if fresh is None or fresh == envelope:
+                raise
+            envelope, secret = fresh, self.store.secrets.decrypt(fresh, what, provider)
+        memo[provider] = (envelope, secret)
+        return secret
+
+    def _envelope(self, provider: str) -> str | None:
         row = (
             self.store._connection()
             .execute("SELECT envelope FROM webhook_secrets WHERE provider = ?", (provider,))
             .fetchone()
         )
-        if row is None:
-            return None
-        memo = _DECRYPTED.setdefault(self.store, {})
-        known = memo.get(provider)
-        if known is not None and known[0] == row[0]:
-            return known[1]
-        secret = self.store._decrypt_settled(provider, "webhook secret", row[0])
-        memo[provider] = (row[0], secret)
-        return secret
+        return row[0] if row is not None else None
 
     def has_webhook_secret(self, provider: str) -> bool:
         """Whether a webhook secret was made for ``provider`` (without decrypting it)."""

@@ -353,3 +353,29 @@ def test_a_store_of_schema_2_keeps_its_events_as_status_events_from_polls(data_d
         "poll",
         "approved",
     )
+
+
+def test_a_webhook_secret_read_while_another_process_rotates_the_key_is_read_again(
+    host, data_dir, monkeypatch
+):
+    """The reader got the envelope, then a rotation re-encrypted it and dropped the old key
+    before the reader decrypted: the row is read once more instead of failing the push."""
+    push_store = host.push_store()
+    secret = push_store.ensure_webhook_secret("pusher")
+    reader = PushStore(SettingsStore(data_dir))  # another process's view: no decrypted memo
+    rotator = SettingsStore(data_dir)
+    real = PushStore._envelope
+    reads: list[str | None] = []
+
+    def envelope_then_rotation(self: PushStore, provider: str) -> str | None:
+        found = real(self, provider)
+        reads.append(found)
+        if len(reads) == 1:
+            rotator.rotate_master_key()
+        return found
+
+    monkeypatch.setattr(PushStore, "_envelope", envelope_then_rotation)
+    assert reader.webhook_secret("pusher") == secret
+    assert len(reads) == 2 and reads[0] != reads[1]
+    reader.store.close()
+    rotator.close()

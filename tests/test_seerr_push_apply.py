@@ -32,6 +32,7 @@ from aperture_hookspecs import (
     ApertureUser,
     Availability,
     MediaRef,
+    MediaType,
     ProviderContext,
     ProviderInfo,
     PushAction,
@@ -378,6 +379,61 @@ async def test_a_rebuild_in_flight_does_not_undo_a_push(flavour: str, tmp_path: 
 @pytest.mark.parametrize("flavour", FLAVOURS)
 async def test_an_index_check_in_flight_does_not_undo_a_push(flavour: str, tmp_path: Path):
     await _old_read_does_not_undo(flavour, tmp_path, rebuild=False)
+
+
+# -- the first push after a start ------------------------------------------------------------------
+
+
+async def test_the_first_push_after_a_start_reads_the_server_before_its_badge(harness: Harness):
+    # nothing has been looked up yet (the index is not built) when a decline of a request for a
+    # partly available show comes: the badge streamed to everyone is the server's, not a guess
+    harness.fake.add_media(MediaType.TV, 1396, status=4, season_statuses={1: 5})
+    request_id = harness.request("alice", BREAKING, seasons=[2])
+    harness.fake.decline(request_id)
+    assert not harness.runtime.index.is_built
+    outcome = await harness.push("MEDIA_DECLINED", request_id)
+    assert [title.state for title in outcome.titles] == [RequestState.PARTIALLY_AVAILABLE]
+    assert harness.runtime.index.is_built
+    assert outcome.titles == tuple(await harness.badges(None, BREAKING)), "the guest's lookup agrees"
+
+
+class Unplugged(httpx.AsyncBaseTransport):
+    """The fake's transport, or a refused connection while ``down``."""
+
+    def __init__(self, live: FakeSeerr) -> None:
+        self.live = live.transport()
+        self.down = False
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if self.down:
+            raise httpx.ConnectError("connection refused", request=request)
+        return await self.live.handle_async_request(request)
+
+
+@pytest.mark.parametrize("flavour", FLAVOURS)
+async def test_the_first_push_gives_no_badge_when_the_server_cannot_be_read(flavour: str, tmp_path: Path):
+    plugs: list[Unplugged] = []
+
+    def unplugged(live: FakeSeerr) -> Unplugged:
+        plugs.append(Unplugged(live))
+        return plugs[0]
+
+    harness = make_harness(flavour, tmp_path, unplugged)
+    try:
+        await harness.runtime.identity()  # detected, but the index was never read
+        harness.fake.add_media(MediaType.TV, 1396, status=4, season_statuses={1: 5})
+        request_id = harness.request("alice", BREAKING, seasons=[2])
+        harness.fake.decline(request_id)
+        harness.runtime.client.retries = 0
+        plugs[0].down = True
+        track = tracked(request_id, BREAKING, RequestState.PENDING)
+        outcome = await harness.push("MEDIA_DECLINED", request_id, [track])
+        assert outcome.titles == (), "no badge rather than one guessed from an empty index"
+        [update] = outcome.updates
+        assert (update.request_id, update.state) == (str(request_id), RequestState.DECLINED)
+        assert harness.runtime.push_health().pushes_applied == 1, "the push itself was taken in"
+    finally:
+        await harness.close()
 
 
 # -- duplicates, replays, out of order ------------------------------------------------------------

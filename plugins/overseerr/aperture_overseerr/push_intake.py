@@ -10,7 +10,8 @@ For each status notice (``aperture_apply_push``, after the host answered the ser
 2. the pushed state is recorded in the index's :class:`~aperture_overseerr.push_health.PushLedger`
    (for "are pushes arriving?");
 3. the answer: a ``StatusUpdate`` for each tracked request the notice concerns, and the title's
-   guest-level badge, both from the index as it now is;
+   guest-level badge, both from the index as it now is; an index not built yet (the first push
+   after a start) reads the server first, and gives no badge if it cannot (never a guess);
 4. an index check is scheduled :data:`CONVERGE_AFTER` seconds later (in the background, one at a
    time, however many pushes come meanwhile), followed by a read of the pushed requests no read
    has covered since: the index converges with the server, which stays the truth.
@@ -103,10 +104,11 @@ class PushIntake:
             "taken in" if facts is not None else "changes nothing (duplicate, replay or late)",
         )
         self.converge_soon()
+        built = await self._built(notice)
         updates = tuple(updates_for(notice, tracked, index))
         item = notice.item or _item_of(index, notice)
         titles: tuple[Availability, ...] = ()
-        if item is not None:
+        if built and item is not None:
             try:
                 identity = await context.identity()
             except ApertureError as error:
@@ -114,6 +116,25 @@ class PushIntake:
             else:
                 titles = (context.guest_badge(item, identity),)
         return PushOutcome(updates=updates, titles=titles)
+
+    async def _built(self, notice: PushNotice) -> bool:
+        """Is the index built, reading the server first if it is not (the first push after a
+        start)? A badge from an index that has not read the server yet is a guess that nothing
+        corrects once streamed; the server already has its answer, so a call is fine here."""
+        index = self.context.index
+        if index.is_built:
+            return True
+        try:
+            await index.refresh(self.context.client)
+        except ApertureError as error:
+            log.info(
+                "%s: no badge after the push %s: the media index could not be read (%s)",
+                self.context.provider,
+                notice.describe(),
+                error,
+            )
+            return False
+        return index.is_built
 
     def converge_soon(self) -> None:
         """Check the index against the server shortly (never waited for by the caller)."""

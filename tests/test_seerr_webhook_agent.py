@@ -327,3 +327,16 @@ def test_a_password_in_a_receivers_url_is_not_shown():
     )
     assert shown_url(FOREIGN) == FOREIGN
     assert shown_url("") == ""
+    assert shown_url("http://hook:s3cret@[::1]:8123/seerr") == "http://hook@[::1]:8123/seerr"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://hook:s3cret@[bad/seerr",  # urlsplit refuses it
+        "http://hook:s3cret@hooks.example:abc/seerr",  # a port that is no number
+        "http://hook:s3cret@hooks.example:99999/seerr",  # a port out of range
+    ],
+)
+def test_a_receivers_url_that_cannot_be_parsed_is_not_shown_at_all(url: str):
+    assert shown_url(url) == "<unparsable URL>"

@@ -317,19 +317,28 @@ def _state_line(current: AgentSettings, target: PushTarget) -> str:
     return line
 
 
+UNPARSABLE_URL = "<unparsable URL>"
+"""What :func:`shown_url` shows for a URL it cannot take apart (it might hold a password)."""
+
+
 def shown_url(url: str) -> str:
-    """``url`` without a password in it (``https://user:secret@host/…`` → ``https://user@host/…``)."""
+    """``url`` without a password in it (``https://user:secret@host/…`` → ``https://user@host/…``).
+
+    A URL that cannot be taken apart (``http://u:secret@[bad/x``, a port that is no number) is
+    shown as :data:`UNPARSABLE_URL`, never as it is: where its password is cannot be told."""
     if not url:
         return ""
     try:
         parts = urlsplit(url)
+        if parts.password is None:
+            return url
+        host = parts.hostname or ""
+        if ":" in host:
+            host = f"[{host}]"  # an IPv6 address keeps its brackets
+        if parts.port is not None:
+            host = f"{host}:{parts.port}"
     except ValueError:
-        return url
-    if parts.password is None:
-        return url
-    host = parts.hostname or ""
-    if parts.port is not None:
-        host = f"{host}:{parts.port}"
+        return UNPARSABLE_URL
     netloc = f"{parts.username}@{host}" if parts.username else host
     return urlunsplit(parts._replace(netloc=netloc))
 

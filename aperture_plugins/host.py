@@ -763,9 +763,9 @@ class PluginHost:
             return PollResult(stored, (), polled_by=lease.holder)
         self._leases.add(lease.name)
         if lease.taken_over:  # a previous holder may have logged changes it never broadcast
-            undelivered = store.events_after(lease.delivered_id, record.name)
             # pushes are broadcast by the process that received them, whoever holds the lease
-            await self._deliver(store, lease.name, [e for e in undelivered if e.change.source != "push"])
+            undelivered = store.events_after(lease.delivered_id, record.name, polled_only=True)
+            await self._deliver(store, lease.name, undelivered)
         tracked = [request for _, request in store.tracked(record.name) if not request.state.is_final]
         result = await self._poll_once(record, tracked)
         logged = store.record_cycle(record.name, result.tracked, result.changes)
@@ -856,6 +856,9 @@ class PluginHost:
             raise ProviderContractError(
                 f"{name}: aperture_apply_push must return a PushOutcome of StatusUpdates", provider=name
             )
+        came_late = any(r.request_id == notice.request_id and r.state is notice.state for r in candidates)
+        if came_late and notice.request_id is not None and notice.state is not None:
+            push_store.confirm_polled(record.name, notice.request_id, notice.state)  # a poll saw it first
         result = apply_push_updates(record.name, tracked, outcome.updates)
         changed = {change.request.request_id for change in result.changes}
         logged = store.record_cycle(

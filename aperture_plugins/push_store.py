@@ -180,6 +180,18 @@ class PushStore:
         self.store.cache_set(f"webhook.public_url:{provider}", url)
         self.store.cache_set(f"webhook.installed_after:{provider}", self.store.last_event_id())
 
+    def confirm_polled(self, provider: str, request_id: str, state: RequestState) -> None:
+        """A push announced what a poll had logged first (the push came late): the last such
+        event no longer counts as unpushed (:meth:`unpushed_transitions`). Its ``source`` column
+        becomes ``poll,push``; what was streamed stays as it was."""
+        with self.store.transaction() as connection:
+            connection.execute(
+                "UPDATE events SET source = 'poll,push' WHERE id = (SELECT MAX(id) FROM events "
+                "WHERE provider = ? AND kind = 'status' AND request_id = ? AND current = ?) "
+                "AND source = 'poll'",
+                (provider, request_id, RequestState(state).value),
+            )
+
     def unpushed_transitions(self, provider: str) -> tuple[int, datetime | None]:
         """Transitions polling found since ``webhook install`` that every Seerr-family server
         pushes (approved, declined, failed; a movie becoming available), and the time of the

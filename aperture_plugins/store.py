@@ -895,10 +895,13 @@ class SettingsStore:
         )
 
     def events_after(
-        self, event_id: int = 0, provider: str | None = None, limit: int = 1000
+        self, event_id: int = 0, provider: str | None = None, limit: int = 1000, *, polled_only: bool = False
     ) -> list[LoggedChange]:
-        """Logged transitions with an id above ``event_id``, oldest first (at most ``limit``)."""
+        """Logged transitions with an id above ``event_id``, oldest first (at most ``limit``);
+        ``polled_only``: leave out those a push brought (their receiver broadcast them)."""
         query = "SELECT id, payload_json FROM events WHERE id > ? AND kind = 'status'"
+        if polled_only:
+            query += " AND source != 'push'"
         parameters: list[Any] = [event_id]
         if provider is not None:
             query += " AND provider = ?"

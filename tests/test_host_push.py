@@ -379,3 +379,23 @@ def test_a_webhook_secret_read_while_another_process_rotates_the_key_is_read_aga
     assert len(reads) == 2 and reads[0] != reads[1]
     reader.store.close()
     rotator.close()
+
+
+async def test_a_push_that_comes_after_the_poll_saw_its_transition_is_not_a_missing_push(host, provider):
+    """Polling found the approval first (the push waited in a queue): counted as unpushed until
+    the push arrives, then no longer; one that never arrives stays counted."""
+    push_store = host.push_store()
+    push_store.remember_public_url("pusher", "http://aperture:8765")
+    track(host, "7", RequestState.PENDING)
+    track(host, "8", RequestState.PENDING)
+    provider.server.update({"7": RequestState.APPROVED, "8": RequestState.APPROVED})
+    assert len((await host.poll_tracked("pusher")).changes) == 2
+    assert push_store.unpushed_transitions("pusher")[0] == 2
+    logged, _ = await host.apply_push("pusher", notice(host, request="7", state="approved"))
+    assert logged == []  # the poll logged it: one event
+    assert push_store.unpushed_transitions("pusher")[0] == 1  # request 8's push never came
+    stream = [
+        (e.data["request_id"], e.data["source"]) for e in push_store.stream_after(0) if e.kind == "status"
+    ]
+    assert stream == [("7", "poll"), ("8", "poll")]  # what was streamed stays as it was
+    await host.aclose()

@@ -303,7 +303,9 @@ class PushStore:
                     "state": state.value,
                     "label": state.label,
                     "color": state.color,
-                    "reason": badge.reason,
+                    # a requestable title's reason is the guest's ("sign in to request"): not
+                    # everyone's; other states' reasons are the title's own
+                    "reason": None if state.may_request else badge.reason,
                     "at": now,
                     "source": source,
                 }

@@ -399,3 +399,20 @@ async def test_a_push_that_comes_after_the_poll_saw_its_transition_is_not_a_miss
     ]
     assert stream == [("7", "poll"), ("8", "poll")]  # what was streamed stays as it was
     await host.aclose()
+
+
+async def test_a_requestable_badge_carries_no_guest_reason(host, provider, monkeypatch):
+    """The badge streamed to everyone is the guest-level one; "sign in to request" is the
+    guest's reason, not every user's."""
+
+    async def requestable(context, notice, requests):
+        badge = Availability(notice.item, RequestState.REQUESTABLE, reason="sign in to request")
+        return PushOutcome(titles=(badge,))
+
+    monkeypatch.setattr(provider, "aperture_apply_push", hookimpl(requestable))
+    host.unregister("pusher")
+    host.register(provider, "pusher")
+    host.use("pusher")
+    _, badges = await host.apply_push("pusher", notice(host, request="9", state="declined"))
+    assert [(b.data["state"], b.data["reason"]) for b in badges] == [("requestable", None)]
+    await host.aclose()

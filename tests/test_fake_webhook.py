@@ -140,6 +140,11 @@ def test_each_transition_posts_once_with_the_authorization_header(flavour: str) 
     ]
     for item in receiver.received:
         assert ("Authorization", SECRET) in item.headers
+    for delivery in fake.webhook_deliveries:
+        assert delivery.header("Authorization") == SECRET
+        shown = repr(delivery)  # what a failing assertion prints: never the secret
+        assert SECRET.split()[-1] not in shown
+        assert "('Authorization', '<hidden>')" in shown and "('Content-Type', 'application/json" in shown
         assert item.request_line == "POST /hook HTTP/1.1"
         assert dict(item.headers)["Content-Length"] == str(len(item.body))
     pending, approved, available, tv_pending, declined, auto_approved = got

@@ -36,23 +36,27 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
 #: How long the next delivery waits for the previous one's answer (keeps their order of arrival).
 ORDER_WAIT = 0.5
+#: What the repr of a :class:`WebhookDelivery` shows for its ``Authorization`` value.
+HIDDEN = "<hidden>"
 #: What a fault switch did to a delivery (None: nothing).
 FaultKind = Literal["duplicate", "reordered", "delayed"]
 
 
-@dataclass
+@dataclass(repr=False)
 class WebhookDelivery:
     """One POST of the agent: what was (or was to be) sent, and what came back.
 
-    ``headers`` are the request's headers in the order sent. ``sent`` is True once the request
-    was written to the receiver (False: the connection failed, see ``error``). ``status`` is the
-    receiver's answer (None: no answer, yet or ever); ``error`` says why there is none
+    ``headers`` are the request's headers in the order sent (its repr shows the
+    ``Authorization`` value as ``<hidden>``: a failing assertion prints no webhook secret).
+    ``sent`` is True once the request was written to the receiver (False: the connection failed,
+    see ``error``). ``status`` is the receiver's answer (None: no answer, yet or ever); ``error``
+    says why there is none
     (``connect ECONNREFUSED 127.0.0.1:9``, ``socket hang up``) or, for an answer that is not 2xx,
     ``Request failed with status code 500`` as the server logs it. ``fault`` names the switch
     that changed this delivery; ``test`` marks a ``/test`` notification.
@@ -73,6 +77,17 @@ class WebhookDelivery:
     error: str | None = None
     created: float = field(default_factory=time.monotonic)
     finished: threading.Event = field(default_factory=threading.Event, repr=False, compare=False)
+
+    def __repr__(self) -> str:
+        shown = []
+        for item in fields(self):
+            if not item.repr:
+                continue
+            value = getattr(self, item.name)
+            if item.name == "headers":
+                value = [(name, HIDDEN if name.lower() == "authorization" else v) for name, v in value]
+            shown.append(f"{item.name}={value!r}")
+        return f"{type(self).__name__}({', '.join(shown)})"
 
     @property
     def request_line(self) -> str:

@@ -21,6 +21,7 @@ Promises to the caller:
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import sys
@@ -835,7 +836,9 @@ class PluginHost:
             raise UnsupportedOperationError("This host has no settings store to track requests in")
         push_store = PushStore(store)
         if notice.kind is not PushKind.STATUS:
-            push_store.record_receipt(record.name, notice.kind.value, notice.describe())
+            await asyncio.to_thread(
+                push_store.record_receipt, record.name, notice.kind.value, notice.describe()
+            )
             return [], []
         # only what the notice can concern (a status notice names its request or title): reading
         # every tracked request for each push was the receiver's bottleneck (the push benchmark)
@@ -856,16 +859,23 @@ class PluginHost:
             raise ProviderContractError(
                 f"{name}: aperture_apply_push must return a PushOutcome of StatusUpdates", provider=name
             )
-        came_late = any(r.request_id == notice.request_id and r.state is notice.state for r in candidates)
-        if came_late and notice.request_id is not None and notice.state is not None:
-            push_store.confirm_polled(record.name, notice.request_id, notice.state)  # a poll saw it first
         result = apply_push_updates(record.name, tracked, outcome.updates)
-        changed = {change.request.request_id for change in result.changes}
-        logged = store.record_cycle(
-            record.name, [r for r in result.tracked if r.request_id in changed], result.changes
-        )
-        badges = push_store.record_badges(record.name, outcome.titles, "push")
-        push_store.record_receipt(record.name, "status", notice.describe())
+        came_late = any(r.request_id == notice.request_id and r.state is notice.state for r in candidates)
+
+        def write() -> tuple[list[LoggedChange], list[StreamEvent]]:
+            """The writes, in a worker thread: a store another process holds locked (for up to
+            its busy timeout) must not stop the event loop, which answers the server's pushes."""
+            if came_late and notice.request_id is not None and notice.state is not None:
+                push_store.confirm_polled(name, notice.request_id, notice.state)  # a poll saw it first
+            changed = {change.request.request_id for change in result.changes}
+            logged = store.record_cycle(
+                name, [r for r in result.tracked if r.request_id in changed], result.changes
+            )
+            badges = push_store.record_badges(name, outcome.titles, "push")
+            push_store.record_receipt(name, "status", notice.describe())
+            return logged, badges
+
+        logged, badges = await asyncio.to_thread(write)
         if logged or badges:
             self.events_logged.notify()
         for entry in logged:  # a poller taking the lease over never broadcasts these again

@@ -416,3 +416,47 @@ async def test_a_requestable_badge_carries_no_guest_reason(host, provider, monke
     _, badges = await host.apply_push("pusher", notice(host, request="9", state="declined"))
     assert [(b.data["state"], b.data["reason"]) for b in badges] == [("requestable", None)]
     await host.aclose()
+
+
+async def test_a_store_locked_by_another_process_does_not_stop_the_event_loop(host, data_dir):
+    """The push's writes wait for the lock in a worker thread: meanwhile the loop goes on
+    (answering the server's next pushes). Without that, it stood still for the whole wait."""
+    import asyncio
+    import threading
+
+    track(host, "7", RequestState.PENDING)
+    store = host.settings
+    assert isinstance(store, SettingsStore)
+    locked, release = threading.Event(), threading.Event()
+
+    def hold_the_lock() -> None:
+        other = sqlite3.connect(store.path, timeout=30)
+        other.execute("BEGIN IMMEDIATE")
+        locked.set()
+        release.wait(30)
+        other.rollback()
+        other.close()
+
+    holder = threading.Thread(target=hold_the_lock)
+    holder.start()
+    locked.wait(10)
+    ticks = 0
+
+    async def tick() -> None:
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0.01)
+            ticks += 1
+
+    ticker = asyncio.create_task(tick())
+    applying = asyncio.create_task(host.apply_push("pusher", notice(host, request="7", state="approved")))
+    await asyncio.sleep(0.5)
+    ticks_while_locked = ticks
+    assert not applying.done()
+    release.set()
+    logged, _ = await applying
+    ticker.cancel()
+    holder.join()
+    assert ticks_while_locked >= 5
+    assert [e.change.current for e in logged] == [RequestState.APPROVED]
+    await host.aclose()

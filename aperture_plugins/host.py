@@ -827,8 +827,9 @@ class PluginHost:
         Tracked requests move only forwards (an older state never overwrites a newer one) and
         each transition is logged once, whether this push or a poll saw it first (the store's
         compare-and-swap). Title badges are logged when they differ from the last one logged.
-        The provider is given the open tracked requests the notice can concern: those with its
-        request id or for its title. Returns the status changes and the badge events logged.
+        The provider is given the open tracked requests the notice can concern (``PushOutcome``):
+        the one with its request id, or those of its title when it names no request. Returns the
+        status changes and the badge events logged.
         """
         record = self.push_provider(name)
         store = self.settings
@@ -840,8 +841,8 @@ class PluginHost:
                 push_store.record_receipt, record.name, notice.kind.value, notice.describe()
             )
             return [], []
-        # only what the notice can concern (a status notice names its request or title): reading
-        # every tracked request for each push was the receiver's bottleneck (the push benchmark)
+        # only what the notice can concern (by request id, or by title when it names no request):
+        # reading every tracked request for each push was the receiver's bottleneck (benchmarks)
         candidates = store.tracked_concerning(record.name, notice.request_id, notice.item)
         tracked = [request for request in candidates if not request.state.is_final]
         async with self._using(record) as context:

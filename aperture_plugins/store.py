@@ -736,16 +736,27 @@ class SettingsStore:
     def tracked_concerning(
         self, provider: str, request_id: str | None, item: MediaRef | None
     ) -> list[TrackedRequest]:
-        """The provider's tracked requests with this ``request_id`` or for this ``item``, oldest
-        first: what one push can concern, read without reading every tracked request (a push
-        comes for one request or title, and pushes may come hundreds a second)."""
+        """The provider's tracked requests a push can concern (``PushOutcome``: by request id, or
+        by title when the push names no request), oldest first, read by that key alone: pushes
+        may come hundreds a second, and reading every tracked request for each was the
+        receiver's bottleneck."""
         query = (
             "SELECT provider, request_id, media_type, tmdb_id, user_json, state, is_4k, seasons_json, "
-            "progress_json FROM tracked_requests WHERE provider = ? AND (request_id = ? "
-            "OR (media_type = ? AND tmdb_id = ?)) ORDER BY rowid"
+            "progress_json FROM tracked_requests WHERE provider = ? AND "
         )
-        media_type, tmdb_id = (item.media_type.value, item.tmdb_id) if item is not None else (None, None)
-        rows = self._connection().execute(query, (provider, request_id, media_type, tmdb_id)).fetchall()
+        if request_id is not None:
+            rows = self._connection().execute(query + "request_id = ?", (provider, request_id)).fetchall()
+        elif item is not None:
+            rows = (
+                self._connection()
+                .execute(
+                    query + "media_type = ? AND tmdb_id = ? ORDER BY rowid",
+                    (provider, item.media_type.value, item.tmdb_id),
+                )
+                .fetchall()
+            )
+        else:
+            rows = []
         return [_tracked_from_row(row, json.loads(row[4])) for row in rows]
 
     # -- caches and errors -----------------------------------------------------------------

@@ -123,7 +123,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--push-seconds",
         type=float,
-        default=_env("PUSH_SECONDS", 10.0),
+        default=_env("PUSH_SECONDS", 15.0),
         help="seconds of lookups idle, then as long under push load",
     )
     parser.add_argument(

@@ -25,6 +25,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from aperture_hookspecs import ApertureError, PushNotice
@@ -37,6 +39,12 @@ log = logging.getLogger(__name__)
 QUEUE_SIZE = 10_000
 """Accepted status pushes that may wait for the worker (about ten seconds at 1,000 per second)."""
 
+WORK_SLICE = 0.005
+"""Seconds of taking in notices after which the worker lets the event loop run: a notice whose
+provider makes no server call never suspends, and a backlog taken in one go would hold the
+answers to the server and the lookups meanwhile (yielding after every notice instead lets the
+backlog grow when many connections push at once)."""
+
 
 @dataclass(frozen=True)
 class _Job:
@@ -47,10 +55,20 @@ class _Job:
 class PushWorker:
     """A bounded queue of parsed notices and the one task that applies them in order."""
 
-    def __init__(self, host: PluginHost, metrics: Metrics, *, queue_size: int = QUEUE_SIZE) -> None:
+    def __init__(
+        self,
+        host: PluginHost,
+        metrics: Metrics,
+        *,
+        queue_size: int = QUEUE_SIZE,
+        work_slice: float = WORK_SLICE,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.host = host
         self.metrics = metrics
         self.queue_size = queue_size
+        self.work_slice = work_slice
+        self._clock = clock
         self._queue: asyncio.Queue[_Job] | None = None
         self._task: asyncio.Task[None] | None = None
 
@@ -110,8 +128,13 @@ class PushWorker:
             log.warning("%d accepted pushes were not applied before shutdown", self._queue.qsize())
 
     async def _run(self, queue: asyncio.Queue[_Job]) -> None:
+        slice_started = self._clock()
         while True:
-            job = await queue.get()
+            if queue.empty():
+                job = await queue.get()  # waits: the loop ran meanwhile
+                slice_started = self._clock()
+            else:
+                job = queue.get_nowait()
             self.metrics.push_queue_depth.set(queue.qsize())
             try:
                 await self.host.apply_push(job.provider, job.notice)
@@ -130,6 +153,6 @@ class PushWorker:
             finally:
                 queue.task_done()
                 self.metrics.push_queue_depth.set(queue.qsize())
-            # A job that makes no server call never suspends: without this the worker would run
-            # the whole backlog in one go while answers to the server and lookups wait.
-            await asyncio.sleep(0)
+            if self._clock() - slice_started >= self.work_slice:  # see WORK_SLICE
+                await asyncio.sleep(0)
+                slice_started = self._clock()

@@ -176,7 +176,9 @@ def targets(push: dict[str, Any] | None) -> list[dict[str, Any]]:
                 "name": f"push: lookup p95 while {load['target_rate_per_s']:,.0f} pushes/s arrive ({label})",
                 "target": f"within {LOOKUP_RATIO_TARGET:g}× of idle, at ≥ {RATE_REACHED:.0%} of the rate",
                 "measured": f"{_ms(look['loaded']['p95_ms'])} vs {_ms(look['idle']['p95_ms'])} idle "
-                f"({ratio:g}×) at {load['achieved_rate_per_s']:,.0f} pushes/s",
+                f"({ratio:g}×) at {load['achieved_rate_per_s']:,.0f} pushes/s; the receiver took them in "
+                f"within {look['receiver']['drained_after_s']:g} s after the load, "
+                f"{look['receiver']['dropped']:,.0f} dropped (queue full)",
                 "met": reached and ratio is not None and ratio <= LOOKUP_RATIO_TARGET,
             }
         )

@@ -124,7 +124,7 @@ def test_a_transition_reaches_the_sse_client_through_the_webhook_without_a_poll(
                 assert badge.json()["source"] == "push"  # nobody tracks bob's request
                 fake.decline(bobs.id)
                 after = read_until(client, badge_of(BOBS), "the badge after the decline")[-1].json()
-                assert after["state"] != "pending" and after["source"] == "push"
+                assert (after["state"], after["reason"], after["source"]) == ("requestable", None, "push")
     assert alice != bob
     stored = {request.request_id: request.state for _, request in host.settings.tracked()}  # type: ignore[attr-defined]
     assert stored == {filed.request_id: RequestState.AVAILABLE}

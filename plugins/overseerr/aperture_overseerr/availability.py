@@ -89,6 +89,10 @@ def describe_quota(quota: Quota) -> str:
     return "; ".join(parts)
 
 
+GUEST_REASON = "sign in to request"
+"""Why a guest (``user=None``) is never offered the Request button."""
+
+
 def requestability(
     viewer: Viewer, media_type: str, is_4k: bool, has_4k_library: bool = True
 ) -> tuple[bool, str | None, str | None]:
@@ -98,7 +102,7 @@ def requestability(
     a 4K request would be stored but never sent anywhere (notes §5), so it is not offered.
     """
     if viewer.user is None:
-        return False, viewer.reason or "sign in to request", viewer.admin_reason
+        return False, viewer.reason or GUEST_REASON, viewer.admin_reason
     if is_4k and not has_4k_library:
         kind = "movie" if media_type == "movie" else "series"
         arr = "Radarr" if media_type == "movie" else "Sonarr"

@@ -35,9 +35,11 @@ from aperture_hookspecs import (
     PushKind,
     PushNotice,
     PushOutcome,
+    RequestState,
     TrackedRequest,
 )
 
+from .availability import GUEST_REASON
 from .client import SeerrClient
 from .connection import ServerIdentity
 from .media_index import MediaIndex
@@ -114,7 +116,7 @@ class PushIntake:
             except ApertureError as error:
                 log.info("%s: no badge for %s after a push (%s)", context.provider, item, error)
             else:
-                titles = (context.guest_badge(item, identity),)
+                titles = (title_level(context.guest_badge(item, identity)),)
         return PushOutcome(updates=updates, titles=titles)
 
     async def _built(self, notice: PushNotice) -> bool:
@@ -187,3 +189,12 @@ def _item_of(index: MediaIndex, notice: PushNotice) -> MediaRef | None:
     if reading is None or reading.media is None:
         return None
     return MediaRef(MediaType(reading.media_type), reading.media.tmdb_id)
+
+
+def title_level(badge: Availability) -> Availability:
+    """The badge a push streams to everyone: the guest's, except that a title only a guest
+    cannot request ("Not Available: sign in to request", a movie no one has asked for) is
+    Requestable for everyone (signed-in users' own pages show whether *they* may)."""
+    if badge.state is RequestState.NOT_AVAILABLE and badge.reason == GUEST_REASON:
+        return Availability(badge.item, RequestState.REQUESTABLE, reason=GUEST_REASON, is_4k=badge.is_4k)
+    return badge

@@ -39,7 +39,7 @@ from aperture_hookspecs import (
 )
 
 from . import connection, requesting, webhook_agent
-from .availability import Viewer, availability_for, describe_quota
+from .availability import GUEST_REASON, Viewer, availability_for, describe_quota
 from .cache import TimedCache
 from .client import CallObserver, SeerrClient
 from .connection import ServerIdentity
@@ -213,7 +213,7 @@ class SeerrRuntime:
     async def viewer(self, user: ApertureUser | None) -> Viewer:
         """The mapped server user with quota, or why there is none."""
         if user is None:
-            return Viewer(None, reason="sign in to request")
+            return Viewer(None, reason=GUEST_REASON)
         match = await self.users.resolve(self.client, user, self.manual_map)
         if match.user is None:
             return Viewer(
@@ -288,7 +288,7 @@ class SeerrRuntime:
 
     def guest_badge(self, item: MediaRef, identity: ServerIdentity) -> Availability:
         """The badge of ``item`` for nobody in particular (``user=None``), from the index alone."""
-        return self._badge(item, identity, Viewer(None, reason="sign in to request"), {})
+        return self._badge(item, identity, Viewer(None, reason=GUEST_REASON), {})
 
     async def _viewer_and_requests(
         self, user: ApertureUser | None, expectation: Expectation

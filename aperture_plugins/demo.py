@@ -238,7 +238,7 @@ async def _serving(host: PluginHost) -> AsyncIterator[str]:
 
     from .web import create_app
 
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)  # asyncio sets TCP_NODELAY
     sock.bind(("127.0.0.1", 0))
     config = uvicorn.Config(create_app(host), log_level="warning", lifespan="on", loop="asyncio")
     server = uvicorn.Server(config)

@@ -53,7 +53,7 @@ class ServedApp:
 @contextmanager
 def serve_app(app: Any, *, graceful_seconds: float = 1.0) -> Iterator[ServedApp]:
     """Run ``app`` until the block ends (see the module docstring)."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)  # asyncio sets TCP_NODELAY
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]

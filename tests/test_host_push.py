@@ -1,9 +1,9 @@
 """The host's side of push, on a real store: forward-only updates, one event per transition
 whether push or poll saw it first, badges for everyone, secrets and tokens at rest.
 
-The provider here is a small in-test one with ``Capability.PUSH`` whose ``aperture_parse_push``
-reads ``{"request": "7", "state": "approved", "item": "movie:680"}`` and whose
-``aperture_poll_status`` answers what the test says the server has; the Seerr plugin's own
+The provider is ``push_fakes.PushProvider`` (``Capability.PUSH``): its ``aperture_parse_push``
+reads ``push_body(...)`` documents and its ``aperture_poll_status`` answers what the test says
+the server has (``provider.server``); the Seerr plugin's own
 push is tested in ``test_seerr_push_*``.
 """
 
@@ -12,31 +12,23 @@ from __future__ import annotations
 import hmac
 import json
 import sqlite3
-from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
-import voluptuous as vol
 
 from aperture_hookspecs import (
     ApertureUser,
     Availability,
-    Capability,
-    ConnectionReport,
     InvalidPushError,
     MediaRef,
-    ProviderContext,
     ProviderContractError,
-    ProviderInfo,
     PushDelivery,
-    PushKind,
     PushNotice,
     PushOutcome,
     RequestState,
     StatusChange,
-    StatusUpdate,
     TrackedRequest,
     UnsupportedOperationError,
     hookimpl,
@@ -46,82 +38,19 @@ from aperture_plugins.host import PluginHost
 from aperture_plugins.push_store import PushStore
 from aperture_plugins.store import MIGRATIONS, SettingsStore
 
+from .push_fakes import PushProvider, push_body
+
 MOVIE = MediaRef.parse("movie:680")
 ALICE = ApertureUser("alice")
 
 
-class PushingProvider:
-    """Pushes are tiny JSON objects; polls answer ``server`` (request id → state)."""
-
-    def __init__(self) -> None:
-        self.server: dict[str, RequestState] = {}
-        self.applied: list[PushNotice] = []
-
-    @hookimpl
-    def aperture_provider_info(self) -> ProviderInfo:
-        return ProviderInfo(
-            name="pusher",
-            title="Pusher",
-            version="1.0",
-            capabilities=frozenset({Capability.POLL, Capability.PUSH}),
-        )
-
-    @hookimpl
-    def aperture_settings_schema(self) -> vol.Schema:
-        return vol.Schema({})
-
-    @hookimpl
-    async def aperture_test_connection(self, context: ProviderContext) -> ConnectionReport:
-        return ConnectionReport(provider="pusher")
-
-    @hookimpl
-    async def aperture_poll_status(
-        self, context: ProviderContext, requests: Sequence[TrackedRequest]
-    ) -> list[StatusUpdate]:
-        return [
-            StatusUpdate(r.request_id, self.server[r.request_id])
-            for r in requests
-            if r.request_id in self.server
-        ]
-
-    @hookimpl
-    def aperture_parse_push(self, context: ProviderContext, delivery: PushDelivery) -> PushNotice:
-        try:
-            data = json.loads(delivery.body)
-        except ValueError as error:
-            raise InvalidPushError(f"not JSON: {error}") from None
-        if data.get("test"):
-            return PushNotice(PushKind.TEST, "TEST")
-        if "state" not in data:
-            return PushNotice(PushKind.IGNORED, "OTHER")
-        return PushNotice(
-            PushKind.STATUS,
-            data["state"].upper(),
-            item=MediaRef.parse(data.get("item", "movie:680")),
-            request_id=data.get("request"),
-            state=RequestState(data["state"]),
-        )
-
-    @hookimpl
-    async def aperture_apply_push(
-        self, context: ProviderContext, notice: PushNotice, requests: Sequence[TrackedRequest]
-    ) -> PushOutcome:
-        self.applied.append(notice)
-        assert notice.state is not None and notice.item is not None
-        updates = tuple(
-            StatusUpdate(r.request_id, notice.state) for r in requests if r.request_id == notice.request_id
-        )
-        badge = Availability(notice.item, notice.state)
-        return PushOutcome(updates=updates, titles=(badge,))
+@pytest.fixture
+def provider() -> PushProvider:
+    return PushProvider()
 
 
 @pytest.fixture
-def provider() -> PushingProvider:
-    return PushingProvider()
-
-
-@pytest.fixture
-def host(data_dir: Path, provider: PushingProvider) -> PluginHost:
+def host(data_dir: Path, provider: PushProvider) -> PluginHost:
     host = PluginHost(data_dir, load_entry_points=False)
     host.load()
     host.register(provider, "pusher")
@@ -135,8 +64,10 @@ def track(host: PluginHost, request_id: str, state: RequestState, user: Aperture
     store.save_tracked("pusher", [TrackedRequest(request_id, MOVIE, user, state)])
 
 
-def notice(host: PluginHost, **body: Any) -> PushNotice:
-    delivery = PushDelivery(json.dumps(body).encode(), datetime.now(UTC), "application/json")
+def notice(host: PluginHost, *, test: bool = False, other: str | None = None, **status: str) -> PushNotice:
+    """What the host makes of a push: a test, another event (``other``), or a status push."""
+    body = push_body("test") if test else push_body(other) if other else push_body(**status)
+    delivery = PushDelivery(body, datetime.now(UTC), "application/json")
     return host.parse_push("pusher", delivery)
 
 

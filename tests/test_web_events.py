@@ -22,25 +22,15 @@ from typing import Any
 
 import httpx
 import pytest
-import voluptuous as vol
 
 from aperture_hookspecs import (
     ApertureUser,
     Availability,
-    Capability,
-    ConnectionReport,
     MediaRef,
-    ProviderContext,
-    ProviderInfo,
     PushDelivery,
-    PushKind,
-    PushNotice,
-    PushOutcome,
     RequestState,
     StatusChange,
-    StatusUpdate,
     TrackedRequest,
-    hookimpl,
 )
 from aperture_plugins.host import PluginHost
 from aperture_plugins.push_store import PushStore
@@ -48,6 +38,7 @@ from aperture_plugins.store import SettingsStore
 from aperture_plugins.web import create_app, events_route
 
 from .conftest import watch_secret
+from .push_fakes import PushProvider, push_body
 from .web_server import ServedApp, SSEClient, SSEMessage, serve_app
 
 MOVIE = MediaRef.parse("movie:680")
@@ -55,48 +46,6 @@ SHOW = MediaRef.parse("tv:1399")
 ALICE = ApertureUser("alice")
 BOB = ApertureUser("bob")
 ENV_TOKEN = "apt_FAKE-env-token-for-tests-0000"
-
-
-class PushingProvider:
-    """Pushes are ``{"request": "7", "state": "approved", "item": "movie:680"}``."""
-
-    @hookimpl
-    def aperture_provider_info(self) -> ProviderInfo:
-        return ProviderInfo(
-            name="pusher",
-            title="Pusher",
-            version="1.0",
-            capabilities=frozenset({Capability.POLL, Capability.PUSH}),
-        )
-
-    @hookimpl
-    def aperture_settings_schema(self) -> vol.Schema:
-        return vol.Schema({})
-
-    @hookimpl
-    async def aperture_test_connection(self, context: ProviderContext) -> ConnectionReport:
-        return ConnectionReport(provider="pusher")
-
-    @hookimpl
-    def aperture_parse_push(self, context: ProviderContext, delivery: PushDelivery) -> PushNotice:
-        data = json.loads(delivery.body)
-        return PushNotice(
-            PushKind.STATUS,
-            data["state"].upper(),
-            item=MediaRef.parse(data["item"]),
-            request_id=data["request"],
-            state=RequestState(data["state"]),
-        )
-
-    @hookimpl
-    async def aperture_apply_push(
-        self, context: ProviderContext, notice: PushNotice, requests: Sequence[TrackedRequest]
-    ) -> PushOutcome:
-        assert notice.state is not None and notice.item is not None
-        updates = tuple(
-            StatusUpdate(r.request_id, notice.state) for r in requests if r.request_id == notice.request_id
-        )
-        return PushOutcome(updates=updates, titles=(Availability(notice.item, notice.state),))
 
 
 @dataclass
@@ -118,7 +67,7 @@ class World:
 
     def push(self, request_id: str, state: str, item: MediaRef = MOVIE) -> list[int]:
         """A push taken in by the server's own host; the ids of the events it logged."""
-        body = json.dumps({"request": request_id, "state": state, "item": str(item)}).encode()
+        body = push_body(request=request_id, state=state, item=str(item))
         notice = self.host.parse_push("pusher", PushDelivery(body, datetime.now(UTC), "application/json"))
         logged, badges = self.served.call(self.host.apply_push("pusher", notice))
         return [entry.id for entry in logged] + [event.id for event in badges]
@@ -242,7 +191,7 @@ def make_world(data_dir: Path) -> Iterator[Callable[..., World]]:
     def make(heartbeat_seconds: float = 0.4) -> World:
         host = PluginHost(data_dir, load_entry_points=False)
         host.load()
-        host.register(PushingProvider(), "pusher")
+        host.register(PushProvider(), "pusher")
         host.use("pusher")
         token = host.push_store().create_api_token("tests")
         context = serve_app(

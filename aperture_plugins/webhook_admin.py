@@ -118,8 +118,11 @@ def remembered_public_url(host: PluginHost, provider: str) -> str | None:
 
 
 def _target(host: PluginHost, provider: str, public_url: str | None) -> PushTarget:
-    # Without a remembered URL no receiver is ours; the target then matches nothing on the server.
-    return host.push_target(provider, public_url or "http://aperture.invalid")
+    """Aperture's receiver for ``provider``. Without ``webhook install`` there is none: the
+    target then matches nothing on the server, and no secret is made just to look."""
+    if public_url is None:
+        return PushTarget("http://aperture.invalid/webhooks/" + provider, "")
+    return host.push_target(provider, public_url)
 
 
 async def install(

@@ -132,3 +132,20 @@ def host_request(data_dir: Path, item: MediaRef) -> str:
             return result.request_id
 
     return asyncio.run(file())
+
+
+def test_status_and_remove_before_install_change_nothing_and_make_no_secret(
+    data_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fake = FakeSeerr("jellyseerr", api_key=CANARY)
+    fake.configure_webhook(FOREIGN, auth_header="Bearer home-assistant-token")
+    host = PluginHost(data_dir).load()
+    with fake.serve() as seerr_url:
+        host.set_settings("jellyseerr", {"url": seerr_url, "api_key": CANARY, "timeout": 5})
+        host.use("jellyseerr")
+        code, status = cli(capsys, "webhook", "status")
+        assert code == 0 and status["configured"] is False and status["receiver_url"] is None
+        code, left = cli(capsys, "webhook", "remove")
+        assert code == 0 and left["changed"] is False
+        assert server_webhook(seerr_url)["options"]["webhookUrl"] == FOREIGN
+    assert not host.push_store().has_webhook_secret("jellyseerr")
